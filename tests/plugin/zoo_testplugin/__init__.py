@@ -1,0 +1,1 @@
+"""Tiny exact models for zoo's own tests; the hooks live in ``zoo_testplugin.hooks``."""

@@ -1,0 +1,69 @@
+"""The plugin manager: every plugin, first-party or not, arrives through the ``zoo`` entry points.
+
+``ZOO_PLUGINS=a,b`` limits which entry points load. A plugin that fails to import, or whose
+hook raises, is set aside with its error (``zoo plugins`` shows it); the others keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pluggy
+
+from zoo_core import hookspecs
+
+__all__ = ["PluginInfo", "load_plugins", "list_plugins", "broken", "set_broken"]
+
+pm = pluggy.PluginManager("zoo")
+pm.add_hookspecs(hookspecs)
+_found: dict[str, "PluginInfo"] = {}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str  # the entry point's name, also the prefix of its architectures
+    package: str  # the distribution that provides it, what `pip install` takes
+    version: str
+    hooks: tuple[str, ...] = ()
+    error: str | None = None  # why it does not work, if it does not
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load every allowed entry point once; later calls return the same manager."""
+    allowed = os.environ.get("ZOO_PLUGINS")
+    allowed = None if allowed is None else {name.strip() for name in allowed.split(",")}
+    for ep in entry_points(group="zoo"):
+        if ep.name in _found or (allowed is not None and ep.name not in allowed):
+            continue
+        dist = (ep.dist.name, ep.dist.version) if ep.dist else (ep.value, "?")
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as error:  # a broken plugin must not take the others down
+            _found[ep.name] = PluginInfo(ep.name, *dist, error=f"{type(error).__name__}: {error}")
+            continue
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(module) or ()))
+        _found[ep.name] = PluginInfo(ep.name, *dist, hooks=hooks)
+    return pm
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every plugin found, working or broken, sorted by name."""
+    load_plugins()
+    return sorted(_found.values(), key=lambda p: p.name)
+
+
+def broken(name: str) -> PluginInfo | None:
+    """The plugin of that entry-point name if it was found but does not work."""
+    load_plugins()
+    info = _found.get(name)
+    return info if info is not None and info.error else None
+
+
+def set_broken(name: str, error: BaseException) -> None:
+    """Set aside a plugin whose hook raised, keeping the error for ``zoo plugins``."""
+    pm.unregister(name=name)
+    old = _found[name]
+    _found[name] = PluginInfo(name, old.package, old.version, error=f"{type(error).__name__}: {error}")
