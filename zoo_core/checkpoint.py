@@ -189,7 +189,7 @@ def load_folder(folder, *, pretrained: bool = True, architecture: str | None = N
     return model
 
 
-def _registry_folder(entry: registry.ModelEntry) -> Path:
+def registry_folder(entry: registry.ModelEntry) -> Path:
     weights = entry.weights
     if weights is None:
         raise WeightsUnavailable(
@@ -249,7 +249,7 @@ def load(ref: str, *, pretrained: bool = True, device=None, dtype=None, revision
                 registry.architecture(entry.architecture)
                 model = build(entry.architecture, **entry.config)
             else:
-                model = load_folder(_registry_folder(entry), architecture=entry.architecture)
+                model = load_folder(registry_folder(entry), architecture=entry.architecture)
         elif Path(text).is_dir():
             model = load_folder(Path(text), pretrained=pretrained)
         else:

@@ -78,14 +78,14 @@ def download(repo: str, revision: str | None = None, *, files: tuple[str, ...] =
     common = dict(repo_id=repo, revision=revision, cache_dir=cache_dir, allow_patterns=list(files))
     pinned = revision is not None and _SHA1.match(revision) is not None
     if pinned or _offline():
-        try:
-            return Path(huggingface_hub.snapshot_download(**common, local_files_only=True))
-        except (hf_errors.LocalEntryNotFoundError, FileNotFoundError):
-            if _offline():
-                raise WeightsUnavailable(
-                    f"{shown} is not in the Hugging Face cache ({cache_dir or 'the default cache'}) and "
-                    f"HF_HUB_OFFLINE is set: download it once with network (`zoo download`), or unset "
-                    f"HF_HUB_OFFLINE") from None
+        cached = _cached(common)
+        if cached is not None:
+            return cached
+        if _offline():
+            raise WeightsUnavailable(
+                f"{shown} is not in the Hugging Face cache ({cache_dir or 'the default cache'}) and "
+                f"HF_HUB_OFFLINE is set: download it once with network (`zoo download`), or unset "
+                f"HF_HUB_OFFLINE")
     where = endpoint or "the Hugging Face Hub"
     try:
         # One plain request first: it fails fast where a download would retry for ~20 s.
@@ -95,16 +95,30 @@ def download(repo: str, revision: str | None = None, *, files: tuple[str, ...] =
         raise WeightsUnavailable(f"{shown}: no such revision on {where}; check the branch, tag or commit") from None
     except hf_errors.RepositoryNotFoundError:
         raise WeightsUnavailable(
-            f"{shown}: no such repository on {where} (if it is private or gated, log in with "
-            f"`hf auth login` or set HF_TOKEN)") from None
+            f"{shown}: no such repository{' or revision' if revision else ''} on {where} (if it is private or "
+            f"gated, log in with `hf auth login` or set HF_TOKEN)") from None
     except hf_errors.HfHubHTTPError as error:
-        raise WeightsUnavailable(f"{shown}: {where} refused the download: {error}") from None
+        first_line = str(error).splitlines()[0]
+        raise WeightsUnavailable(f"{shown}: {where} refused the download: {first_line}") from None
     except Exception as error:
-        if _is_connection_error(error):
-            raise WeightsUnavailable(
-                f"cannot reach {where} for {shown} ({type(error).__name__}) and it is not cached: check the "
-                f"network or HF_ENDPOINT, or load on a machine that has it cached with HF_HUB_OFFLINE=1") from None
-        raise
+        if not _is_connection_error(error):
+            raise
+        cached = _cached(common)  # a branch or tag seen before still loads when the Hub is down
+        if cached is not None:
+            return cached
+        raise WeightsUnavailable(
+            f"cannot reach {where} for {shown} ({type(error).__name__}) and it is not cached: check the "
+            f"network or HF_ENDPOINT, or load on a machine that has it cached with HF_HUB_OFFLINE=1") from None
+
+
+def _cached(common: dict) -> Path | None:
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    try:
+        return Path(huggingface_hub.snapshot_download(**common, local_files_only=True))
+    except (hf_errors.LocalEntryNotFoundError, FileNotFoundError):
+        return None
 
 
 def _is_connection_error(error: BaseException) -> bool:

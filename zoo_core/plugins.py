@@ -35,9 +35,14 @@ def load_plugins() -> pluggy.PluginManager:
     allowed = os.environ.get("ZOO_PLUGINS")
     allowed = None if allowed is None else {name.strip() for name in allowed.split(",")}
     for ep in entry_points(group="zoo"):
+        dist = (ep.dist.name, ep.dist.version) if ep.dist else (ep.value, "?")
+        if ep.name in _found and _found[ep.name].package != dist[0]:
+            from zoo_core.errors import RegistryError
+
+            raise RegistryError(f"two plugins are named '{ep.name}': {_found[ep.name].package} and {dist[0]}; "
+                                f"uninstall one of them")
         if ep.name in _found or (allowed is not None and ep.name not in allowed):
             continue
-        dist = (ep.dist.name, ep.dist.version) if ep.dist else (ep.value, "?")
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
@@ -50,8 +55,11 @@ def load_plugins() -> pluggy.PluginManager:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every plugin found, working or broken, sorted by name."""
-    load_plugins()
+    """Every plugin found, working or broken (an import or a hook failed), sorted by name."""
+    from zoo_core import registry  # running the hooks is what tells a plugin whose hook raises
+
+    registry.architectures()
+    registry.list_models()
     return sorted(_found.values(), key=lambda p: p.name)
 
 
