@@ -1,0 +1,161 @@
+"""Bayes composition, checked exactly by enumerating a tiny space."""
+
+import pytest
+import torch
+
+import zoo_core as zoo
+from zoo_core.compose import bayes, generative_classifier, marginal, with_rejection
+from zoo_core.errors import InvalidInput, ZooError
+from zoo_core.testing import all_images, check_normalised, check_sampler_matches_log_prob
+
+SHAPE, LEVELS = (1, 1, 3), 2
+
+
+def randomised(arch, seed, **config):
+    torch.manual_seed(seed)
+    model = zoo.build(arch, event_shape=SHAPE, num_levels=LEVELS, **config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 1.5)
+    return model.eval()
+
+
+@pytest.fixture
+def parts():
+    return randomised("testplugin/linear", 0), randomised("testplugin/categorical", 1)
+
+
+def exact_prior(classifier, density):
+    x = all_images(SHAPE, LEVELS)
+    with torch.no_grad():
+        return (classifier.predict_log_proba(x).exp() * density.log_prob(x).exp()[:, None]).sum(0).double()
+
+
+def test_bayes_with_the_exact_implied_prior_is_normalised_and_samples_its_log_prob(parts):
+    classifier, density = parts
+    model = bayes(classifier, density, prior=exact_prior(classifier, density))
+    assert isinstance(model, zoo.ConditionalModel)
+    check_normalised(model)
+    for label in range(2):
+        check_sampler_matches_log_prob(model, n=3000, y=label)
+    assert model.last_sample_info["method"] == "rejection"
+    assert 0 < model.last_sample_info["acceptance_rate"] <= 1
+
+
+def test_the_monte_carlo_implied_prior_is_within_its_standard_error(parts):
+    classifier, density = parts
+    model = bayes(classifier, density, prior="implied", prior_samples=4000, generator=torch.Generator().manual_seed(0))
+    exact = exact_prior(classifier, density)
+    assert torch.all((model.prior - exact).abs() < 4 * model.prior_std_error)
+    assert torch.all(model.prior_std_error > 0) and "±" in repr(model)
+    x = all_images(SHAPE, LEVELS)
+    for label in range(2):
+        total = model.log_prob(x, torch.full((len(x),), label)).exp().sum().item()
+        relative_error = (model.prior_std_error[label] / model.prior[label]).item()
+        assert abs(total - 1) < 4 * relative_error + 1e-6
+
+
+def test_bayes_log_prob_is_the_formula(parts):
+    classifier, density = parts
+    prior = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    model = bayes(classifier, density, prior=prior)
+    x, y = all_images(SHAPE, LEVELS), torch.tensor([0, 1] * 4)
+    with torch.no_grad():
+        expected = classifier.predict_log_proba(x)[torch.arange(8), y] + density.log_prob(x) - prior.log().float()[y]
+        assert torch.allclose(model.log_prob(x, y), expected, atol=1e-6)
+    assert torch.equal(model.prior_std_error, torch.zeros(2))
+
+
+def test_generative_classifier_and_marginal_are_normalised_and_exact():
+    conditional = randomised("testplugin/conditional", 2)
+    clf = generative_classifier(conditional)
+    check_normalised(clf)
+    check_normalised(marginal(conditional, prior=torch.tensor([0.2, 0.8])))
+    check_sampler_matches_log_prob(marginal(conditional, prior=torch.tensor([0.2, 0.8])))
+    x = all_images(SHAPE, LEVELS)
+    with torch.no_grad():
+        joint = torch.stack([conditional.log_prob(x, torch.full((8,), k)) for k in range(2)], 1) + torch.log(
+            torch.tensor(0.5))
+        assert torch.allclose(clf.predict_log_proba(x), torch.log_softmax(joint, 1), atol=1e-6)
+    assert torch.equal(clf.predict(x), joint.argmax(1))
+
+
+def test_bayes_then_generative_classifier_gives_back_the_classifier(parts):
+    classifier, density = parts
+    prior = exact_prior(classifier, density)
+    recovered = generative_classifier(bayes(classifier, density, prior=prior), prior=prior)
+    x = all_images(SHAPE, LEVELS)
+    with torch.no_grad():
+        assert torch.allclose(recovered.predict_log_proba(x), classifier.predict_log_proba(x), atol=1e-5)
+
+
+class PlainDensity:
+    """Not a zoo model, not a Module: just the protocol members."""
+
+    event_shape, num_levels = SHAPE, LEVELS
+
+    def log_prob(self, x):
+        return torch.full((len(x),), -torch.log(torch.tensor(8.0)).item())
+
+    def sample(self, n, *, generator=None):
+        return torch.randint(2, (n, *SHAPE), generator=generator)
+
+
+class PlainClassifier:
+    event_shape, num_levels, num_classes, class_names = SHAPE, LEVELS, 2, ["even", "odd"]
+
+    def predict_log_proba(self, x):
+        odd = (x.flatten(1).sum(1) % 2).float()
+        return torch.log(torch.stack([1 - 0.8 * odd - 0.1, 0.8 * odd + 0.1], 1))
+
+    def predict(self, x):
+        return self.predict_log_proba(x).argmax(1)
+
+
+def test_any_objects_with_the_protocol_members_compose():
+    model = bayes(PlainClassifier(), PlainDensity(), prior="uniform")
+    check_normalised(model)  # the uniform prior is the implied one for this pair
+    check_sampler_matches_log_prob(model, n=3000, y=1)
+
+
+def test_with_rejection_rejects_below_the_threshold_and_calibrates_a_quantile(parts):
+    classifier, density = parts
+    x = all_images(SHAPE, LEVELS)
+    with torch.no_grad():
+        scores = density.log_prob(x)
+        threshold = scores.median().item()
+        model = with_rejection(classifier, density, threshold=threshold)
+        predicted = model.predict(x)
+    assert torch.equal(predicted == -1, scores < threshold)
+    assert torch.equal(predicted[scores >= threshold], classifier.predict(x)[scores >= threshold])
+    data = density.sample(4000, generator=torch.Generator().manual_seed(0))
+    calibrated = with_rejection(classifier, density, quantile=0.1, data=data)
+    with torch.no_grad():
+        rejected = (calibrated.predict(data) == -1).float().mean().item()
+    assert rejected <= 0.1 + 1e-9 and isinstance(calibrated, zoo.Classifier)
+
+
+def test_bad_compositions_are_clear_errors(parts):
+    classifier, density = parts
+    with pytest.raises(InvalidInput, match="different spaces"):
+        bayes(classifier, zoo.build("testplugin/categorical", event_shape=(1, 1, 2), num_levels=2))
+    with pytest.raises(InvalidInput, match="sum to 1"):
+        bayes(classifier, density, prior=torch.tensor([0.5, 0.6]))
+    with pytest.raises(InvalidInput, match='"implied", "uniform", "data"'):
+        bayes(classifier, density, prior="flat")
+    with pytest.raises(ZooError, match="label_counts"):
+        bayes(PlainClassifier(), density, prior="data")
+    with pytest.raises(InvalidInput, match="exactly one"):
+        with_rejection(classifier, density)
+    with pytest.raises(InvalidInput, match="calibration images"):
+        with_rejection(classifier, density, quantile=0.1)
+    with pytest.raises(InvalidInput):
+        bayes(classifier, density, prior="uniform").log_prob(all_images(SHAPE, LEVELS), torch.zeros(3).long())
+
+
+def test_labels_unserved_by_rejection_fall_back_to_sir_and_say_so(parts):
+    classifier, density = parts
+    model = bayes(classifier, density, prior="uniform")
+    model.max_proposals = 1
+    draws = model.sample(torch.zeros(200, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (200, *SHAPE) and model.last_sample_info["method"] == "rejection+sir"
