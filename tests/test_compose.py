@@ -159,3 +159,41 @@ def test_labels_unserved_by_rejection_fall_back_to_sir_and_say_so(parts):
     model.max_proposals = 1
     draws = model.sample(torch.zeros(200, dtype=torch.long), generator=torch.Generator().manual_seed(0))
     assert draws.shape == (200, *SHAPE) and model.last_sample_info["method"] == "rejection+sir"
+
+
+def test_a_composition_entry_loads_by_name(tmp_path, monkeypatch):
+    from conftest import sha256, write_registry
+
+    classifier = zoo.save(zoo.build("testplugin/linear", event_shape=[1, 2, 3], num_levels=3), tmp_path / "clf")
+    pins = {f: sha256(classifier / f) for f in ("config.json", "model.safetensors")}
+    models = {
+        "tiny-clf": {"architecture": "testplugin/linear", "task": "classifier",
+                     "weights": {"local": str(classifier), "sha256": pins}},
+        "tiny-bayes": {"compose": "bayes", "classifier": "tiny-clf", "density": "testplugin-tiny",
+                       "prior": "implied", "config": {"prior_samples": 64, "seed": 3}},
+        "tiny-marginal": {"compose": "marginal", "conditional": "tiny-bayes"},
+    }
+    monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "r.yaml", models)))
+    model = zoo.load("tiny-bayes")
+    assert isinstance(model, zoo.ConditionalModel) and model.prior_kind == "implied (64 samples)"
+    assert torch.equal(model.prior, zoo.load("tiny-bayes").prior)  # seeded: the same estimate each load
+    assert zoo.info("tiny-bayes").describe() == "bayes(tiny-clf, testplugin-tiny)"
+    assert isinstance(zoo.load("tiny-marginal"), zoo.DensityModel)
+    assert zoo.list_models("tiny-*", task="conditional") == ["tiny-bayes"]
+
+
+@pytest.mark.parametrize("entry, field", [
+    ({"compose": "product", "classifier": "a", "density": "b"}, "compose"),
+    ({"compose": "bayes", "classifier": "a"}, "density"),
+    ({"compose": "bayes", "classifier": "a", "density": "b", "prior": "flat"}, "prior"),
+    ({"compose": "bayes", "classifier": "a", "density": "b", "task": "density"}, "task"),
+    ({"compose": "bayes", "classifier": "a", "density": "b", "weights": {}}, "weights"),
+])
+def test_malformed_compositions_name_the_field(tmp_path, monkeypatch, entry, field):
+    from conftest import write_registry
+
+    from zoo_core.errors import RegistryError
+
+    monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "r.yaml", {"bad-compose": entry})))
+    with pytest.raises(RegistryError, match=f"field '{field}'"):
+        zoo.list_models()

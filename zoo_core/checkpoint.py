@@ -245,7 +245,9 @@ def load(ref: str, *, pretrained: bool = True, device=None, dtype=None, revision
             raise WeightsUnavailable("revision= applies to hf: references; registry entries pin their own revision")
         if is_entry:
             entry = registry.info(text)
-            if not pretrained:
+            if entry.compose is not None:
+                model = _compose(entry, pretrained=pretrained)
+            elif not pretrained:
                 registry.architecture(entry.architecture)
                 model = build(entry.architecture, **entry.config)
             else:
@@ -262,6 +264,20 @@ def load(ref: str, *, pretrained: bool = True, device=None, dtype=None, revision
     if hasattr(model, "to") and (device is not None or dtype is not None):
         model = model.to(device=device, dtype=dtype)
     return model.eval() if hasattr(model, "eval") else model
+
+
+def _compose(entry: registry.ModelEntry, *, pretrained: bool):
+    """Load a composition entry's parts by name and compose them (zoo_core.compose)."""
+    import torch
+
+    from zoo_core import compose
+
+    parts = {role: load(name, pretrained=pretrained) for role, name in entry.parts.items()}
+    if entry.compose == "bayes":
+        generator = torch.Generator().manual_seed(int(entry.config.get("seed", 0)))
+        return compose.bayes(parts["classifier"], parts["density"], prior=entry.prior, generator=generator,
+                             prior_samples=int(entry.config.get("prior_samples", 512)))
+    return getattr(compose, entry.compose)(parts["conditional"], prior=entry.prior)
 
 
 def _bad_dtype(name: str):

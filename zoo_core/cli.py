@@ -38,6 +38,8 @@ def _entry_dict(entry: registry.ModelEntry) -> dict:
 
 def _weights_kind(entry: registry.ModelEntry) -> str:
     w = entry.weights
+    if entry.compose is not None:
+        return "parts"
     return "-" if w is None else "hub" if w.hub_repo else "local" if w.local else "bundled"
 
 
@@ -55,7 +57,7 @@ def list_command(pattern: str, task: str | None, as_json: bool) -> None:
         click.echo(f"no models match '{pattern}'" + (f" with task {task}" if task else ""))
         return
     rows = [("NAME", "TASK", "ARCHITECTURE", "DATA", "WEIGHTS", "METRICS")]
-    rows += [(e.name, e.task, e.architecture, e.dataset or "-", _weights_kind(e),
+    rows += [(e.name, e.task, e.describe(), e.dataset or "-", _weights_kind(e),
               " ".join(f"{k}={v:g}" for k, v in e.metrics.items()) or "-") for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -100,10 +102,13 @@ def download(ref: str) -> None:
     from zoo_core import checkpoint, hub
 
     if ref.startswith(hub.HF_PREFIX):
-        folder = hub.download(*hub.parse_hf_ref(ref))
-    else:
-        folder = checkpoint.registry_folder(registry.info(ref))
-    click.echo(str(folder))
+        click.echo(str(hub.download(*hub.parse_hf_ref(ref))))
+        return
+    entry = registry.info(ref)
+    for part in entry.parts.values():  # a composition: each of its parts
+        click.echo(str(checkpoint.registry_folder(registry.info(part))))
+    if entry.compose is None:
+        click.echo(str(checkpoint.registry_folder(entry)))
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ class ModelEntry:
 
     # identity
     name: str
-    architecture: str
+    architecture: str | None  # None for a composition
     task: str
     # how to build and where the weights are
     config: dict[str, Any] = field(default_factory=dict)
@@ -67,14 +67,24 @@ class ModelEntry:
     paper: str | None = None
     license: str | None = None
     source: str = ""  # the file or plugin that defined the entry
+    # composition (zoo_core.compose): e.g. bayes of {"classifier": NAME, "density": NAME}
+    compose: str | None = None
+    parts: dict[str, str] = field(default_factory=dict)
+    prior: str | None = None
 
     @property
     def pretrained(self) -> bool:
-        return self.weights is not None
+        return self.weights is not None or self.compose is not None
 
     @property
-    def plugin(self) -> str:
-        return self.architecture.split("/", 1)[0]
+    def plugin(self) -> str | None:
+        return None if self.architecture is None else self.architecture.split("/", 1)[0]
+
+    def describe(self) -> str:
+        """The architecture, or the composition as ``bayes(classifier, density)``."""
+        if self.compose is None:
+            return self.architecture
+        return f"{self.compose}({', '.join(self.parts.values())})"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,8 @@ def parse_entry(name: Any, raw: Any, source: str, base: Path | None = None) -> M
         raise RegistryError(f"{source}: entry {name!r}: a model name is lower-case letters, digits, '.', '_', '-'")
     if not isinstance(raw, dict):
         raise RegistryError(f"{source}: entry '{name}': expected a mapping of fields, got {type(raw).__name__}")
+    if raw.get("compose") is not None:
+        return _parse_composition(name, raw, source)
     known = {"architecture", "task", "dataset", "config", "weights", "metrics", "paper", "license"}
     for key in raw:
         if key not in known:
@@ -122,6 +134,45 @@ def parse_entry(name: Any, raw: Any, source: str, base: Path | None = None) -> M
         dataset=raw.get("dataset"), metrics={k: float(v) for k, v in metrics.items()},
         paper=raw.get("paper"), license=raw.get("license"), source=source,
     )
+
+
+#: The compositions a registry entry can name: their parts, and the task of the result.
+COMPOSITIONS = {
+    "bayes": (("classifier", "density"), "conditional"),
+    "generative_classifier": (("conditional",), "classifier"),
+    "marginal": (("conditional",), "density"),
+}
+
+
+def _parse_composition(name: str, raw: dict, source: str) -> ModelEntry:
+    kind = raw["compose"]
+    if kind not in COMPOSITIONS:
+        raise _entry_error(source, name, "compose", f"expected one of {', '.join(COMPOSITIONS)}, got {kind!r}")
+    part_fields, task = COMPOSITIONS[kind]
+    known = {"compose", *part_fields, "prior", "task", "dataset", "config", "metrics", "paper", "license"}
+    for key in raw:
+        if key not in known:
+            raise _entry_error(source, name, key, f"unknown field for compose: {kind} (known: {', '.join(sorted(known))})")
+    parts = {}
+    for key in part_fields:
+        if not isinstance(raw.get(key), str) or not MODEL_NAME.match(raw[key]):
+            raise _entry_error(source, name, key, f"expected the registry name of the {key}, got {raw.get(key)!r}")
+        parts[key] = raw[key]
+    if raw.get("task", task) != task:
+        raise _entry_error(source, name, "task", f"compose: {kind} gives a {task} model, not {raw['task']!r}")
+    priors = ("implied", "uniform", "data") if kind == "bayes" else ("uniform", "data")
+    prior = raw.get("prior", priors[0])
+    if prior not in priors:
+        raise _entry_error(source, name, "prior", f"expected one of {', '.join(priors)}, got {prior!r}")
+    config = raw.get("config", {}) or {}
+    if not isinstance(config, dict) or set(config) - {"prior_samples", "seed"}:
+        raise _entry_error(source, name, "config", "a composition takes only prior_samples and seed")
+    metrics = raw.get("metrics", {}) or {}
+    if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) for v in metrics.values()):
+        raise _entry_error(source, name, "metrics", "expected a mapping of names to numbers")
+    return ModelEntry(name=name, architecture=None, task=task, config=dict(config), dataset=raw.get("dataset"),
+                      metrics={k: float(v) for k, v in metrics.items()}, paper=raw.get("paper"),
+                      license=raw.get("license"), source=source, compose=kind, parts=parts, prior=prior)
 
 
 def _parse_weights(raw: Any, name: str, source: str, base: Path | None) -> Weights:
