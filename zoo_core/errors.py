@@ -28,7 +28,7 @@ class WeightsUnavailable(ZooError):
 
 
 class IntegrityError(ZooError):
-    """A file's bytes differ from its pinned sha256, or a checkpoint is not safetensors."""
+    """A file is corrupt or not what it should be: a sha256 mismatch, a truncated data file, a non-safetensors checkpoint."""
 
 
 class InvalidInput(ZooError, ValueError):
