@@ -18,7 +18,7 @@ from zoo_core.protocols import Classifier, ConditionalModel, DensityModel
 from zoo_core.registry import architectures, info, list_models
 
 __all__ = [
-    "load", "build", "save", "bayes", "generative_classifier", "marginal", "with_rejection", "list_models", "architectures", "info", "list_plugins",
+    "load", "build", "save", "bayes", "generative_classifier", "marginal", "with_rejection", "bits_per_dim", "list_models", "architectures", "info", "list_plugins",
     "DensityModel", "ConditionalModel", "Classifier",
     "ZooError", "UnknownModel", "PluginNotInstalled", "WeightsUnavailable", "IntegrityError",
     "InvalidInput", "RegistryError",
@@ -27,7 +27,7 @@ __all__ = [
 _LAZY = {
     "load": "zoo_core.checkpoint", "build": "zoo_core.checkpoint", "save": "zoo_core.checkpoint",
     "bayes": "zoo_core.compose", "generative_classifier": "zoo_core.compose", "marginal": "zoo_core.compose",
-    "with_rejection": "zoo_core.compose",
+    "with_rejection": "zoo_core.compose", "bits_per_dim": "zoo_core.metrics",
 }
 
 

@@ -111,6 +111,103 @@ def download(ref: str) -> None:
         click.echo(str(checkpoint.registry_folder(entry)))
 
 
+@cli.command("train")
+@click.argument("architecture")
+@click.option("--data", required=True, help="Data set to train on (its train split): fashion-mnist, digits, cifar10.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint folder to write.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training images  [default: 10]")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Images per step, over all processes together  [default: 64]")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam's learning rate  [default: 0.001]")
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]),
+              help="Learning rate over the steps; cosine decays from --lr to 0  [default: cosine]")
+@click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
+              help="A builder argument, its value read as YAML (repeat it), e.g. channels=64 or event_shape=[1,8,8].")
+@click.option("--seed", type=int, help="Seeds the initial weights, the data order and random draws  [default: 0]")
+@click.option("--resume", is_flag=True, help="Continue the run saved in OUT/train_state, with its settings.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes on this machine (DistributedDataParallel; gloo on cpu, NCCL on cuda).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where to train  [default: cuda if there is one]")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]),
+              help="bf16 trains under autocast  [default: bf16 on cuda, fp32 on cpu]")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
+@click.option("--limit", type=click.IntRange(min=1), help="Train on the first N images only (smoke runs).")
+@click.option("--save-every", type=click.IntRange(min=1), metavar="STEPS",
+              help="Also save the training state every STEPS steps (it is always saved at the end of an epoch).")
+@click.option("--name", help="The model's name in its card  [default: OUT's folder name]")
+@click.option("--keep-state", is_flag=True, help="Keep OUT/train_state after the checkpoint is written.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_command(architecture: str, data: str, out: str, epochs, batch_size, lr, schedule, config_items, seed,
+                  resume: bool, nproc: int, device, precision, compile_: bool, limit, save_every, name,
+                  keep_state: bool, quiet: bool) -> None:
+    """Train ARCHITECTURE (e.g. pixelcnn/gated) on a data set; write the checkpoint folder OUT.
+
+    Density and conditional models learn by maximum likelihood, classifiers by cross-entropy,
+    with Adam; a model with its own fit() (EM) is fitted by it. The training state is saved
+    in OUT/train_state at the end of each epoch, so --resume continues where a run stopped.
+    """
+    import os
+
+    from zoo_core.train import parse_config, train
+
+    folder = train(architecture, data, out, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                   config=parse_config(config_items) if config_items else None, seed=seed, limit=limit,
+                   resume=resume, nproc=nproc, device=device, precision=precision, compile=compile_,
+                   save_every=save_every, name=name, keep_state=keep_state, progress=not quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        click.echo(f"wrote {folder}: config.json, model.safetensors, README.md")
+
+
+@cli.command("eval")
+@click.argument("ref")
+@click.option("--data", help="Data set to score on  [default: the registry entry's]")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--write-registry", is_flag=True,
+              help="Record the figures in REF's registry entry (its YAML file) and its checkpoint's model card.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where to compute  [default: cuda if there is one]")
+@click.option("--limit", type=click.IntRange(min=1), help="Score the first N images only (smoke runs).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes sharing the images (their sums are all-reduced).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def eval_command(ref: str, data, split: str, batch_size: int, as_json: bool, write_registry: bool, device, limit,
+                 nproc: int, quiet: bool) -> None:
+    """Score REF (registry name, hf:org/name or folder) on a data split.
+
+    Density models: bits/dim. Conditional models: conditional bits/dim, -log2 p(x|y) per
+    sub-pixel. Classifiers: accuracy and NLL in nats. Keys: SPLIT_bits_per_dim,
+    SPLIT_accuracy, SPLIT_nll.
+    """
+    import os
+
+    from zoo_core import metrics
+
+    if write_registry:
+        if ref not in registry.list_models():
+            raise click.ClickException(f"--write-registry records figures in a registry entry; '{ref}' is none "
+                                       f"(`zoo list` shows them)")
+        if limit is not None:
+            raise click.ClickException("--write-registry records figures over the whole split: drop --limit")
+        metrics.recordable(ref, data)  # an entry that cannot be written fails before the work
+    result = metrics.evaluate_ref(ref, data, split=split, batch_size=batch_size, device=device, limit=limit,
+                                  nproc=nproc, progress=not quiet)
+    if int(os.environ.get("RANK", 0)) != 0:
+        return
+    written = metrics.record(ref, result["metrics"], dataset=result["dataset"]) if write_registry else None
+    if as_json:
+        click.echo(json.dumps({**result, "written": None if written is None else str(written)}, indent=2))
+        return
+    click.echo(f"{ref} ({result['task']}) on {result['dataset']} {result['split']}, {result['images']} images: "
+               f"{result['measure']}")
+    width = max(len(key) for key in result["metrics"])
+    for key, value in result["metrics"].items():
+        unit = " bits/dim" if key.endswith("bits_per_dim") else " nats" if key.endswith("_nll") else ""
+        click.echo(f"{key.ljust(width)}  {value:.4f}{unit}")
+    if written is not None:
+        click.echo(f"recorded in {written}")
+
+
 def main() -> None:
     cli(prog_name="zoo")
 
