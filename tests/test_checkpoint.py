@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import zoo_core as zoo
-from conftest import sha256, write_registry
+from zoo_core import registry
+from zoo_test_helpers import sha256, write_registry
 from zoo_core.errors import IntegrityError, PluginNotInstalled, UnknownModel, WeightsUnavailable, ZooError
 
 X = torch.tensor([[[[0, 1, 2], [2, 1, 0]]], [[[1, 1, 1], [0, 0, 2]]]])
@@ -100,14 +101,18 @@ def test_an_entry_without_weights_builds_untrained_and_explains_otherwise(tmp_pa
 
 
 def test_a_missing_plugin_is_named_with_the_install_command(tmp_path, monkeypatch):
-    entry = {"architecture": "pixelrnn/not-installed", "task": "density"}
+    monkeypatch.setitem(registry.FIRST_PARTY, "absentparty", "zoo-absentparty")
+    entry = {"architecture": "absentparty/model", "task": "density"}
     monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "r.yaml", {"needs-plugin": entry})))
-    with pytest.raises(PluginNotInstalled, match="pip install zoo-pixelrnn"):
+    with pytest.raises(PluginNotInstalled, match="pip install zoo-absentparty"):
         zoo.load("needs-plugin", pretrained=False)
     with pytest.raises(PluginNotInstalled, match="plugin named 'someone'"):
         zoo.build("someone/model")
     with pytest.raises(UnknownModel, match="has no architecture 'testplugin/nope'"):
         zoo.build("testplugin/nope")
+    monkeypatch.setenv("ZOO_PLUGINS", "testplugin")
+    with pytest.raises(PluginNotInstalled, match="ZOO_PLUGINS=testplugin leaves out"):
+        zoo.build("gmm/diagonal")
 
 
 def test_dtype_and_device_are_applied(tiny_checkpoint):

@@ -1,6 +1,6 @@
 import json
 
-from conftest import run_zoo, write_registry
+from zoo_test_helpers import run_zoo, write_registry
 
 GOOD = {"architecture": "testplugin/categorical", "task": "density", "dataset": "digits",
         "metrics": {"test_bits_per_dim": 1.5}}

@@ -162,7 +162,7 @@ def test_labels_unserved_by_rejection_fall_back_to_sir_and_say_so(parts):
 
 
 def test_a_composition_entry_loads_by_name(tmp_path, monkeypatch):
-    from conftest import sha256, write_registry
+    from zoo_test_helpers import sha256, write_registry
 
     classifier = zoo.save(zoo.build("testplugin/linear", event_shape=[1, 2, 3], num_levels=3), tmp_path / "clf")
     pins = {f: sha256(classifier / f) for f in ("config.json", "model.safetensors")}
@@ -190,7 +190,7 @@ def test_a_composition_entry_loads_by_name(tmp_path, monkeypatch):
     ({"compose": "bayes", "classifier": "a", "density": "b", "weights": {}}, "weights"),
 ])
 def test_malformed_compositions_name_the_field(tmp_path, monkeypatch, entry, field):
-    from conftest import write_registry
+    from zoo_test_helpers import write_registry
 
     from zoo_core.errors import RegistryError
 

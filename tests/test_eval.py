@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import sha256
+from zoo_test_helpers import sha256
 
 import zoo_core as zoo
 from zoo_core import metrics

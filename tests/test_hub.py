@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import zoo_core as zoo
-from conftest import run_zoo, sha256, write_registry
+from zoo_test_helpers import run_zoo, sha256, write_registry
 from zoo_core.errors import IntegrityError, WeightsUnavailable
 
 X = torch.tensor([[[[0, 1, 2], [2, 1, 0]]]])

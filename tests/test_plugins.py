@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import make_plugin, run_zoo
+from zoo_test_helpers import make_plugin, run_zoo
 
 GOOD_PLUGIN = """
     from zoo_core.hookspecs import hookimpl

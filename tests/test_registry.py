@@ -4,7 +4,7 @@ import sys
 import pytest
 
 import zoo_core as zoo
-from conftest import write_registry
+from zoo_test_helpers import write_registry
 from zoo_core.errors import RegistryError, UnknownModel
 
 GOOD = {"architecture": "testplugin/categorical", "task": "density", "config": {"num_levels": 3}}

@@ -30,10 +30,15 @@ class PluginInfo:
     error: str | None = None  # why it does not work, if it does not
 
 
+def allowed() -> set[str] | None:
+    """The plugin names ``ZOO_PLUGINS`` allows, or None when it is unset (all of them)."""
+    names = os.environ.get("ZOO_PLUGINS")
+    return None if names is None else {name.strip() for name in names.split(",")}
+
+
 def load_plugins() -> pluggy.PluginManager:
     """Load every allowed entry point once; later calls return the same manager."""
-    allowed = os.environ.get("ZOO_PLUGINS")
-    allowed = None if allowed is None else {name.strip() for name in allowed.split(",")}
+    allowed_names = allowed()
     for ep in entry_points(group="zoo"):
         dist = (ep.dist.name, ep.dist.version) if ep.dist else (ep.value, "?")
         if ep.name in _found and _found[ep.name].package != dist[0]:
@@ -41,7 +46,7 @@ def load_plugins() -> pluggy.PluginManager:
 
             raise RegistryError(f"two plugins are named '{ep.name}': {_found[ep.name].package} and {dist[0]}; "
                                 f"uninstall one of them")
-        if ep.name in _found or (allowed is not None and ep.name not in allowed):
+        if ep.name in _found or (allowed_names is not None and ep.name not in allowed_names):
             continue
         try:
             module = ep.load()
@@ -55,12 +60,13 @@ def load_plugins() -> pluggy.PluginManager:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every plugin found, working or broken (an import or a hook failed), sorted by name."""
+    """Every allowed plugin found, working or broken (an import or a hook failed), sorted by name."""
     from zoo_core import registry  # running the hooks is what tells a plugin whose hook raises
 
     registry.architectures()
     registry.list_models()
-    return sorted(_found.values(), key=lambda p: p.name)
+    names = allowed()
+    return sorted((p for p in _found.values() if names is None or p.name in names), key=lambda p: p.name)
 
 
 def broken(name: str) -> PluginInfo | None:

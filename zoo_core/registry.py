@@ -235,7 +235,10 @@ def _call_hooks(hook_name: str, make_register: Callable[[str], Callable]) -> Non
     from zoo_core import plugins
 
     pm = plugins.load_plugins()
+    names = plugins.allowed()
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if names is not None and impl.plugin_name not in names:
+            continue  # loaded earlier in this process, before ZOO_PLUGINS changed
         try:
             impl.function(make_register(impl.plugin_name))
         except RegistryError:
@@ -349,6 +352,10 @@ def architecture(name: str) -> Architecture:
     failed = plugins.broken(plugin)
     if failed is not None:
         raise PluginNotInstalled(f"plugin '{plugin}' ({failed.package}) is installed but broken: {failed.error}")
+    names = plugins.allowed()
+    if names is not None and plugin not in names:
+        raise PluginNotInstalled(f"architecture '{name}' needs the plugin '{plugin}', which ZOO_PLUGINS="
+                                 f"{os.environ['ZOO_PLUGINS']} leaves out; add it there")
     if any(p.name == plugin for p in plugins.list_plugins()):
         known = ", ".join(a for a in found if a.startswith(plugin + "/")) or "none"
         raise UnknownModel(f"plugin '{plugin}' has no architecture '{name}' (it has: {known})")
