@@ -144,3 +144,20 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tiny_checkpoint, mon
     with pytest.raises(OSError, match="disk full"):
         zoo.save(model, tiny_checkpoint)
     assert {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir()} == before
+
+
+def test_atomic_write_replaces_the_file_behind_a_link_and_keeps_the_link(tmp_path):
+    import os
+    from pathlib import Path
+
+    from zoo_core.checkpoint import atomic_write
+
+    target = tmp_path / "registry.yaml"
+    target.write_text("old")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    atomic_write(link, lambda tmp: Path(tmp).write_text("new"))
+    assert link.is_symlink() and target.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

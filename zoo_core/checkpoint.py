@@ -48,10 +48,18 @@ def build(architecture: str, **config: Any):
     return model
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, so a crash never leaves half a file."""
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, so a crash never leaves half a file.
+
+    ``write(tmp)`` writes the temporary file. A symbolic link at ``path`` is followed, so the
+    file it points to is replaced, not the link. New files get the usual permissions (umask).
+    """
+    path = Path(path).resolve()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -94,11 +102,15 @@ def model_card(config: dict[str, Any], *, name: str | None = None, description: 
     if dataset:
         header["datasets"] = [dataset]
     if metrics:
+        splits: dict[str | None, list] = {}  # "test_bits_per_dim" is a figure on the test split
+        for key, value in metrics.items():
+            split = key.split("_", 1)[0] if key.split("_", 1)[0] in ("train", "test", "validation") else None
+            splits.setdefault(split, []).append({"type": key, "value": float(value)})
         header["model-index"] = [{"name": name, "results": [{
             "task": {"type": config["task"]},
-            **({"dataset": {"name": dataset, "type": dataset, "split": "test"}} if dataset else {}),
-            "metrics": [{"type": key, "value": float(value)} for key, value in metrics.items()],
-        }]}]
+            **({"dataset": {"name": dataset, "type": dataset, **({"split": split} if split else {})}} if dataset else {}),
+            "metrics": figures,
+        } for split, figures in splits.items()]}]
     lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "", f"# {name}", ""]
     if description:
         lines += [description, ""]
@@ -112,7 +124,7 @@ def model_card(config: dict[str, Any], *, name: str | None = None, description: 
         lines += ["## Metrics", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {key} | {value:.4g} |" for key, value in metrics.items()] + [""]
     if recipe:
-        lines += ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).rstrip(), "```", ""]
+        lines += ["## Training recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False, width=1000).rstrip(), "```", ""]
     return "\n".join(lines)
 
 
@@ -132,9 +144,9 @@ def save(model, folder, **card: Any) -> Path:
     config = _config_of(model)
     text = model_card(config, **card)  # a bad card argument fails before anything is written
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "model.safetensors", lambda tmp: save_model(model, tmp, metadata={"format": "pt"}))
-    _atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
-    _atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(folder / "model.safetensors", lambda tmp: save_model(model, tmp, metadata={"format": "pt"}))
+    atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(folder / "README.md", lambda tmp: Path(tmp).write_text(text))
     return folder
 
 

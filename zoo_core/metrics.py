@@ -241,8 +241,8 @@ def registry_file(entry) -> Path:
     if entry.source.startswith("plugin "):
         raise RegistryError(
             f"'{entry.name}' is defined by {entry.source}'s zoo_register_models hook, in code, which zoo cannot "
-            f"rewrite: put the figures in the plugin's entry by hand from `zoo eval {entry.name} --json`, or move "
-            f"the entry to a registry YAML file")
+            f"rewrite: move the entry to a registry YAML file (ZOO_REGISTRY) so that `zoo eval --write-registry` "
+            f"can record its figures")
     if entry.source == "zoo_core/registry.yaml":
         from importlib import resources
 
@@ -320,7 +320,7 @@ def _rewrite(path: Path, text: str) -> None:
     import os
     import stat
 
-    from zoo_core.checkpoint import _atomic_write
+    from zoo_core.checkpoint import atomic_write
 
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
 
@@ -328,7 +328,7 @@ def _rewrite(path: Path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
         os.chmod(tmp, mode)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def recordable(name: str, dataset: str | None = None):

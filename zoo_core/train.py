@@ -404,7 +404,7 @@ def _save_state(out: Path, run: Run, model, optimizer, position: _Position, *, r
     """Write the training state; called by every process, written by rank 0."""
     from safetensors.torch import save_file, save_model
 
-    from zoo_core.checkpoint import _atomic_write
+    from zoo_core.checkpoint import atomic_write
 
     rng = _rng_states(world, device)
     if world > 1:  # the figures of the epoch so far, over all processes
@@ -425,7 +425,7 @@ def _save_state(out: Path, run: Run, model, optimizer, position: _Position, *, r
     save_file(rng, str(tensors / "rng.safetensors"))
     state = {"format": _STATE_FORMAT, "run": asdict(run), "position": asdict(position), "world_size": world,
              "tensors": tag, "optimizer": optimizer_rest}
-    _atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1) + "\n"))
+    atomic_write(folder / "state.json", lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1) + "\n"))
     for old in folder.glob("step-*"):
         if old.name != tag:
             shutil.rmtree(old, ignore_errors=True)
