@@ -146,7 +146,9 @@ def test_write_registry_records_the_figures_in_the_entry_and_its_card(trained, t
                                                "test_nll": pytest.approx(figures["test_nll"], rel=1e-5)}
     card = (folder / "README.md").read_text()
     header = yaml.safe_load(card.split("---\n")[1])
-    shown_in_card = {m["type"]: m["value"] for m in header["model-index"][0]["results"][0]["metrics"]}
+    results = header["model-index"][0]["results"]
+    shown_in_card = {m["type"]: m["value"] for result in results for m in result["metrics"]}
+    assert {r.get("dataset", {}).get("split") for r in results} == {"train", "test", None}  # None: hand_typed
     trained_with = {"train_accuracy", "train_nll"}  # the card keeps its training figures
     assert set(shown_in_card) == trained_with | set(written["my-linear"]["metrics"])
     assert {k: shown_in_card[k] for k in written["my-linear"]["metrics"]} == written["my-linear"]["metrics"]
