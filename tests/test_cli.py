@@ -41,3 +41,23 @@ def test_download_of_an_entry_without_weights_says_what_to_do(tmp_path):
 
 def test_plugins_lists_the_installed_ones():
     assert "testplugin  zoo-testplugin" in run_zoo("plugins", check=True).stdout
+
+
+def test_sample_writes_a_png_grid_with_one_row_per_label(tmp_path):
+    import zoo_core as zoo
+    from test_images import read_png
+
+    density = run_zoo("sample", "testplugin-tiny", "-n", "5", "--seed", "1", "-o", str(tmp_path / "d.png"), check=True)
+    assert "wrote" in density.stdout and read_png(tmp_path / "d.png").shape == (1, 2 * 4 + 2, 3 * 5 + 2)  # 5 images of 2x3: 2 rows of 3
+    again = run_zoo("sample", "testplugin-tiny", "-n", "5", "--seed", "1", "-o", str(tmp_path / "e.png"), check=True)
+    assert again.returncode == 0 and (tmp_path / "d.png").read_bytes() == (tmp_path / "e.png").read_bytes()
+    folder = zoo.save(zoo.build("testplugin/conditional", num_classes=3, class_names=["a", "b", "c"]), tmp_path / "c")
+    run_zoo("sample", str(folder), "-n", "4", "-o", str(tmp_path / "c.png"), check=True)
+    assert read_png(tmp_path / "c.png").shape == (1, 3 * 4 + 2, 4 * 5 + 2)  # 3 labels x 4 images of 2x3
+    run_zoo("sample", str(folder), "-n", "2", "--label", "b", "-o", str(tmp_path / "b.png"), check=True)
+    assert read_png(tmp_path / "b.png").shape == (1, 1 * 4 + 2, 2 * 5 + 2)
+    bad = run_zoo("sample", str(folder), "--label", "z", "-o", str(tmp_path / "z.png"))
+    assert bad.returncode == 1 and "expected a class name (a, b, c)" in bad.stderr
+    classifier = zoo.save(zoo.build("testplugin/linear"), tmp_path / "l")
+    refused = run_zoo("sample", str(classifier), "-o", str(tmp_path / "l.png"))
+    assert refused.returncode == 1 and "no sampler" in refused.stderr and not (tmp_path / "l.png").exists()

@@ -208,6 +208,60 @@ def eval_command(ref: str, data, split: str, batch_size: int, as_json: bool, wri
         click.echo(f"recorded in {written}")
 
 
+@cli.command()
+@click.argument("ref")
+@click.option("-n", "count", type=click.IntRange(1), default=8, show_default=True,
+              help="Images to draw (per label for a conditional model).")
+@click.option("--label", help="Draw only this label (a class name or number) from a conditional model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the sampler's generator.")
+@click.option("--device", help="Where to sample, e.g. cpu or cuda.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="PNG file to write the grid to.")
+def sample(ref: str, count: int, label: str | None, seed: int, device: str | None, out: str) -> None:
+    """Draw images from REF (a registry name, hf:org/name[@rev] or folder) into a PNG grid.
+
+    A conditional model gives one row per label unless --label picks one.
+    """
+    import math
+
+    import torch
+    from tqdm import tqdm
+
+    from zoo_core import checkpoint
+    from zoo_core.errors import InvalidInput
+    from zoo_core.images import grid, write_png
+
+    model = checkpoint.load(ref, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    if hasattr(model, "predict_log_proba"):
+        raise InvalidInput(f"'{ref}' is a classifier, p(y|x): it has no sampler; sample a density or conditional model")
+    if not hasattr(model, "num_classes"):
+        if label is not None:
+            raise InvalidInput(f"'{ref}' is a density model, p(x): --label needs a conditional model")
+        chunks = [min(16, count - i) for i in range(0, count, 16)]
+        with torch.no_grad():
+            images = torch.cat([model.sample(k, generator=generator).cpu() for k in tqdm(chunks, desc="sample", unit="batch")])
+        columns = math.ceil(math.sqrt(count))
+    else:
+        names = list(model.class_names)
+        if label is None:
+            labels = list(range(model.num_classes))
+        elif label in names:
+            labels = [names.index(label)]
+        elif label.isdigit() and int(label) < model.num_classes:
+            labels = [int(label)]
+        else:
+            raise InvalidInput(f"--label {label!r}: expected a class name ({', '.join(names)}) or a number below "
+                               f"{model.num_classes}")
+        with torch.no_grad():
+            images = torch.cat([model.sample(torch.full((count,), y, dtype=torch.long), generator=generator).cpu()
+                                for y in tqdm(labels, desc="sample", unit="label")])
+        columns = count
+    write_png(grid(images, model.num_levels, columns=columns), out)
+    info = getattr(model, "last_sample_info", None)
+    click.echo(f"wrote {out}" + (f" ({info['method']}, acceptance {info['acceptance_rate']:.3f})" if info else ""))
+
+
 def main() -> None:
     cli(prog_name="zoo")
 
