@@ -36,3 +36,35 @@ def test_a_few_adam_steps_lower_the_negative_log_likelihood(architecture):
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], f"loss went {losses[0]:.3f} -> {losses[-1]:.3f}"
+
+
+def test_the_cifar10_entry_is_architecture_only_and_says_how_to_get_weights():
+    import pytest
+
+    import zoo_core as zoo
+    from zoo_core.errors import WeightsUnavailable
+
+    with pytest.raises(WeightsUnavailable, match="zoo train pixelcnn/gated --data cifar10"):
+        zoo.load("pixelcnn-cifar10")
+    model = zoo.load("pixelcnn-cifar10", pretrained=False)
+    assert model.event_shape == (3, 32, 32) and model.num_levels == 256
+
+
+def test_the_gated_architecture_trains_a_step_on_rgb_32x32():
+    import torch
+
+    import zoo_core as zoo
+
+    torch.manual_seed(0)
+    model = zoo.build("pixelcnn/gated", event_shape=(3, 32, 32), num_levels=256, channels=16, layers=3)
+    x = torch.randint(0, 256, (4, 3, 32, 32))
+    x[:, :, :16] = 0  # learnable structure: the top half is black
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = -model.log_prob(x).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
