@@ -181,3 +181,19 @@ def test_registering_the_plugin_imports_no_torch():
     code = "import sys, zoo_gaussian_mixture.hooks; assert 'torch' not in sys.modules, 'hooks imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert set(zoo.architectures("gmm/*")) == {"gmm/diagonal", "gmm/class-conditional"}
+
+
+def test_scoring_with_the_cached_bin_table_matches_direct_scoring_and_follows_parameter_changes():
+    import torch
+
+    import zoo_core as zoo
+
+    torch.manual_seed(0)
+    model = zoo.build("gmm/class-conditional", event_shape=(1, 2, 3), num_levels=5, num_classes=2, components=3)
+    x, y = torch.randint(5, (300, 1, 2, 3)), torch.randint(2, (300,))
+    for _ in range(2):
+        with torch.no_grad():
+            model.means.normal_(2, 1)  # an in-place change must not leave a stale table behind
+            cached = model.log_prob(x, y)
+        direct = model.log_prob(x, y).detach()  # gradients on: the direct CDF path
+        assert torch.allclose(cached, direct, rtol=0, atol=1e-9)

@@ -80,20 +80,32 @@ def component_log_probs(x: torch.Tensor, means: torch.Tensor, log_scales: torch.
     n, d = x.shape
     k = means.shape[0]
     scales = log_scales.double().exp()
+    if n > num_levels:
+        return table_log_probs(x, bin_table(means, log_scales, num_levels), num_levels)
     out = torch.empty(n, k, dtype=torch.float64, device=means.device)
     rows = max(1, _CHUNK // max(1, k * d))
-    if n > num_levels:
-        levels = torch.arange(num_levels, device=means.device)
-        table = log_bin_probs(levels, means[..., None], scales[..., None], num_levels)  # (K, D, L)
-        table = table.permute(1, 2, 0).reshape(d * num_levels, k)  # row d * L + v
-        offsets = torch.arange(d, device=means.device) * num_levels
-        for start in range(0, n, rows):
-            index = x[start:start + rows] + offsets
-            out[start:start + rows] = table[index].sum(1)
-    else:
-        for start in range(0, n, rows):
-            chunk = x[start:start + rows, None, :]
-            out[start:start + rows] = log_bin_probs(chunk, means, scales, num_levels).sum(-1)
+    for start in range(0, n, rows):
+        chunk = x[start:start + rows, None, :]
+        out[start:start + rows] = log_bin_probs(chunk, means, scales, num_levels).sum(-1)
+    return out
+
+
+def bin_table(means: torch.Tensor, log_scales: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """log P(level v | component k) at every pixel d, as a (D * L, K) float64 table (row d * L + v)."""
+    k, d = means.shape
+    levels = torch.arange(num_levels, device=means.device)
+    table = log_bin_probs(levels, means[..., None], log_scales.double().exp()[..., None], num_levels)  # (K, D, L)
+    return table.permute(1, 2, 0).reshape(d * num_levels, k)
+
+
+def table_log_probs(x: torch.Tensor, table: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """log p(x | component k), (B, K) float64, gathered from a :func:`bin_table`."""
+    n, d = x.shape
+    out = torch.empty(n, table.shape[1], dtype=torch.float64, device=table.device)
+    rows = max(1, _CHUNK // max(1, table.shape[1] * d))
+    offsets = torch.arange(d, device=table.device) * num_levels
+    for start in range(0, n, rows):
+        out[start:start + rows] = table[x[start:start + rows] + offsets].sum(1)
     return out
 
 

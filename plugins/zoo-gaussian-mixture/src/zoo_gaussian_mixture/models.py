@@ -24,7 +24,7 @@ from torch import nn
 
 from zoo_core.errors import InvalidInput
 from zoo_core.validate import check_event, check_images, check_labels
-from zoo_gaussian_mixture.discretised import draw_levels, mixture_log_prob
+from zoo_gaussian_mixture.discretised import bin_table, draw_levels, mixture_log_prob, table_log_probs
 from zoo_gaussian_mixture.em import check_settings, fit_mixture, sheppard
 
 __all__ = ["DiagonalGMM", "ClassConditionalGMM"]
@@ -64,7 +64,18 @@ class _Mixtures(nn.Module):
         return params if group is None else tuple(p[group] for p in params)
 
     def _log_prob(self, x: torch.Tensor, group: int | None) -> torch.Tensor:
-        return mixture_log_prob(x, *self._mixture(group), self.num_levels)
+        logits, means, log_scales = self._mixture(group)
+        if torch.is_grad_enabled():
+            return mixture_log_prob(x, logits, means, log_scales, self.num_levels)
+        # Scoring in batches (evaluation): the (D * L, K) table of bin probabilities is computed
+        # once per set of parameters and reused, instead of B * K * D CDF pairs per batch.
+        key = tuple((t.data_ptr(), t._version) for t in (self.logits, self.means, self.log_scales))
+        tables = self.__dict__.setdefault("_tables", {})  # one per class for a class-conditional mixture
+        cached = tables.get(group)
+        if cached is None or cached[0] != key:
+            cached = tables[group] = (key, bin_table(means, log_scales, self.num_levels))
+        log_weights = torch.log_softmax(logits.double(), -1)
+        return torch.logsumexp(table_log_probs(x, cached[1], self.num_levels) + log_weights, -1)
 
     def _fit_group(self, group, x, generator, progress, description):
         start = time.perf_counter()
