@@ -48,20 +48,23 @@ def build(architecture: str, **config: Any):
     return model
 
 
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write, *, mode: int | None = None) -> None:
     """Write through a temporary file in the same folder, so a crash never leaves half a file.
 
     ``write(tmp)`` writes the temporary file. A symbolic link at ``path`` is followed, so the
-    file it points to is replaced, not the link. New files get the usual permissions (umask).
+    file it points to is replaced, not the link. The file gets ``mode``, by default the usual
+    permissions for a new file (0666 less the umask).
     """
     path = Path(path).resolve()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # not mkstemp's 0600
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

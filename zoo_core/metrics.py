@@ -317,18 +317,12 @@ def refresh_card(text: str, config: dict[str, Any], *, name: str, dataset: str |
 
 def _rewrite(path: Path, text: str) -> None:
     """Replace a file's text in one step, keeping its permissions."""
-    import os
     import stat
 
     from zoo_core.checkpoint import atomic_write
 
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.chmod(tmp, mode)
-
-    atomic_write(path, write)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), mode=mode)
 
 
 def recordable(name: str, dataset: str | None = None):
