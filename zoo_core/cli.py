@@ -262,6 +262,89 @@ def sample(ref: str, count: int, label: str | None, seed: int, device: str | Non
     click.echo(f"wrote {out}" + (f" ({info['method']}, acceptance {info['acceptance_rate']:.3f})" if info else ""))
 
 
+@cli.command("check")
+@click.argument("architectures", nargs=-1, required=True, metavar="ARCH...")
+def check_command(architectures: tuple[str, ...]) -> None:
+    """Run the conformance kit on ARCH: a name (pixelcnn/gated) or a pattern ('pixelcnn/*').
+
+    Builds each architecture tiny and runs every check of zoo_core.testing that applies to
+    it, printing one line per check; exits 1 if any check fails.
+    """
+    import time
+
+    from zoo_core import testing
+
+    names: list[str] = []
+    for pattern in architectures:
+        if any(c in pattern for c in "*?["):
+            found = registry.architectures(pattern)
+            if not found:
+                raise click.ClickException(f"no installed architecture matches '{pattern}' (`zoo plugins` lists them)")
+            names += found
+        else:
+            registry.architecture(pattern)  # not installed: one line saying what to install
+            names.append(pattern)
+    failed = ran = 0
+    for name in dict.fromkeys(names):
+        for check in testing.checks_for(name):
+            start = time.perf_counter()
+            try:
+                reason = testing.run_check(name, check)
+            except AssertionError as error:
+                failed, ran = failed + 1, ran + 1
+                click.echo(f"FAIL  {error}")
+                continue
+            if reason is None:
+                ran += 1
+                click.echo(f"ok    {name}: {check} ({time.perf_counter() - start:.2f} s)")
+            else:
+                click.echo(f"skip  {name}: {check}: {reason}")
+    if failed:
+        raise click.ClickException(f"{failed} of {ran} checks failed")
+    click.echo(f"all {ran} checks passed")
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder in which to create the package folder zoo-NAME.")
+def new_plugin_command(name: str, directory: str) -> None:
+    """Write a pip-installable plugin package zoo-NAME that passes its own tests as generated.
+
+    It has a pyproject.toml with the `zoo` entry point, a model (NAME/categorical), the hooks
+    that register it and a registry entry, tests that run the conformance kit, and a README
+    that walks through testing, training and publishing.
+    """
+    from zoo_core.scaffold import new_plugin
+
+    folder = new_plugin(name, directory)
+    click.echo(f"wrote {folder}")
+    click.echo(f"next: pip install -e {folder} && python -m pytest {folder / 'tests'} && zoo check {name}/categorical")
+
+
+@cli.command("publish")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--repo", required=True, help="Hub repository org/name; created if absent, else a new commit.")
+@click.option("--private", is_flag=True, help="Create the repository private.")
+@click.option("--message", "-m", help="Commit message  [default: 'Publish ARCH with zoo']")
+def publish_command(folder: str, repo: str, private: bool, message: str | None) -> None:
+    """Publish the checkpoint FOLDER to the Hugging Face Hub as --repo.
+
+    Loads FOLDER, runs the conformance kit on its architecture, refreshes its model card,
+    uploads config.json, model.safetensors and README.md in one commit (HF_TOKEN or
+    `hf auth login`; HF_ENDPOINT is honoured), then prints the commit sha and the
+    registry.yaml entry that pins it.
+    """
+    from zoo_core import hub
+
+    result = hub.publish(folder, repo, private=private, message=message)
+    click.echo(f"published {result.repo} at commit {result.revision}")
+    click.echo(f'load it with zoo.load("hf:{result.repo}@{result.revision}"), or add this entry to a registry file '
+               f"(ZOO_REGISTRY) or to a plugin's zoo_register_models hook:")
+    click.echo("")
+    click.echo(result.snippet().rstrip())
+
+
 def main() -> None:
     cli(prog_name="zoo")
 

@@ -1,8 +1,10 @@
-"""Weights: resolve a checkpoint folder, download it through huggingface_hub, verify it.
+"""Weights: resolve a checkpoint folder, download it through huggingface_hub, verify it, publish it.
 
 Hub access honours ``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE``, read when a
 download is asked for. A pinned commit that is cached costs no network. When the Hub cannot
 be reached the error comes after one quick request, not after huggingface_hub's retries.
+:func:`publish` uploads a checkpoint folder (``HF_TOKEN`` or ``hf auth login``) and gives the
+registry entry that pins what it uploaded.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from zoo_core.errors import IntegrityError, WeightsUnavailable
+from zoo_core.errors import IntegrityError, WeightsUnavailable, ZooError
 
-__all__ = ["CHECKPOINT_FILES", "download", "verify", "sha256_of", "parse_hf_ref", "HF_PREFIX"]
+__all__ = ["CHECKPOINT_FILES", "download", "verify", "sha256_of", "parse_hf_ref", "HF_PREFIX", "publish",
+           "Publication"]
 
 HF_PREFIX = "hf:"
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "README.md")
@@ -130,3 +135,205 @@ def _is_connection_error(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing
+# --------------------------------------------------------------------------------------------
+
+#: The files a registry entry pins: those that loading reads.
+PINNED_FILES = ("config.json", "model.safetensors")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What :func:`publish` uploaded: the repo, the commit, and the registry entry that pins it."""
+
+    repo: str
+    revision: str  # the 40-hex commit sha of the upload
+    commit_url: str
+    name: str  # the registry name proposed for it
+    entry: dict[str, Any] = field(default_factory=dict)  # registry.yaml's form
+
+    def snippet(self) -> str:
+        """The entry as registry.yaml text (``models:`` and this one entry)."""
+        import yaml
+
+        class Dumper(yaml.SafeDumper):  # lists on one line ([1, 28, 28]), mappings as blocks
+            pass
+
+        Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+            "tag:yaml.org,2002:seq", data, flow_style=True))
+        return yaml.dump({"models": {self.name: self.entry}}, Dumper=Dumper, sort_keys=False, width=1000)
+
+
+def publish(folder, repo: str, *, private: bool = False, message: str | None = None) -> Publication:
+    """Upload the checkpoint ``folder`` to the Hub repo ``repo`` after it passes the conformance kit.
+
+    In order: the token is looked up (``HF_TOKEN``, then ``hf auth login``'s), the folder is
+    loaded (it must be a whole checkpoint), the kit (:func:`zoo_core.testing.check_architecture`)
+    runs on its architecture, the model card ``README.md`` in ``folder`` is refreshed (zoo's
+    metadata, and a usage line that loads ``hf:repo``), then ``create_repo`` (an existing repo
+    of yours gets a new commit) and ``upload_folder`` send config.json, model.safetensors and
+    README.md in one commit. ``HF_ENDPOINT`` is honoured.
+
+    Returns:
+        The :class:`Publication`, whose ``entry`` pins the commit and the sha256 of the files.
+
+    Raises:
+        ZooError: one line for a bad ``repo``, no token, a folder that is no checkpoint, a kit
+            failure, an unreachable Hub, a name taken by someone else or a refused token.
+    """
+    import huggingface_hub
+
+    from zoo_core import checkpoint, registry
+
+    if not isinstance(repo, str) or not _REPO.match(repo):
+        raise ZooError(f"--repo {repo!r}: expected org/name (letters, digits, '.', '_', '-')")
+    token = huggingface_hub.get_token()
+    if not token:
+        raise ZooError("no Hugging Face token: log in with `hf auth login` or set HF_TOKEN to a token with write "
+                       "access, then publish again")
+    folder = Path(folder)
+    model = checkpoint.load_folder(folder)  # a whole, loadable checkpoint, or a clear error
+    config = checkpoint._config_of(model)  # architecture, config, task, shapes, as zoo.save writes them
+    _check_kit(config["architecture"], folder)
+    card_path = folder / "README.md"
+    old_card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    card = _refreshed_card(old_card, config, repo)
+    if card != old_card:
+        checkpoint.atomic_write(card_path, lambda tmp: Path(tmp).write_text(card, encoding="utf-8"))
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    where = endpoint or "the Hugging Face Hub"
+    api = huggingface_hub.HfApi(endpoint=endpoint, token=token)
+    try:
+        api.create_repo(repo, private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo, folder_path=folder, allow_patterns=list(CHECKPOINT_FILES),
+                                   commit_message=message or f"Publish {config['architecture']} with zoo")
+    except ZooError:
+        raise
+    except Exception as error:
+        raise _publish_error(error, repo, where) from error
+
+    name = _entry_name(repo)
+    entry = _entry(config, card, repo, commit.oid, {f: sha256_of(folder / f) for f in PINNED_FILES})
+    registry.parse_entry(name, entry, "zoo publish")  # the snippet must be a valid entry
+    return Publication(repo=repo, revision=commit.oid, commit_url=commit.commit_url, name=name, entry=entry)
+
+
+def _check_kit(architecture: str, folder: Path) -> None:
+    from zoo_core import testing
+
+    try:
+        testing.check_architecture(architecture)
+    except AssertionError as error:
+        raise ZooError(f"not publishing {folder}: its architecture fails the conformance kit: {error} "
+                       f"(`zoo check {architecture}` runs every check)") from None
+
+
+def _publish_error(error: Exception, repo: str, where: str) -> ZooError:
+    """One line for what went wrong while creating the repo or uploading to it."""
+    from huggingface_hub import errors as hf_errors
+
+    if _is_connection_error(error):
+        return ZooError(f"cannot reach {where} to publish '{repo}' ({type(error).__name__}): check the network "
+                        f"or HF_ENDPOINT")
+    if not isinstance(error, hf_errors.HfHubHTTPError):
+        return ZooError(f"publishing '{repo}' to {where} failed: {type(error).__name__}: {_first_line(error)}")
+    status = error.response.status_code if error.response is not None else None
+    server = _server_message(error)
+    if status == 401 and not isinstance(error, hf_errors.RepositoryNotFoundError):
+        return ZooError(f"{where} did not accept the token (401{server}): log in again with `hf auth login` or "
+                        f"set HF_TOKEN to a valid token with write access")
+    if status in (401, 403, 404):  # cannot create in that namespace, nor write to the repo there
+        return ZooError(f"'{repo}' is taken or not yours: {where} refused to create or write it ({status}{server}); "
+                        f"choose another --repo, or use a token with write access to '{repo.split('/')[0]}'")
+    return ZooError(f"{where} refused to publish '{repo}' ({status}{server})")
+
+
+def _server_message(error) -> str:
+    try:
+        text = error.response.json().get("error")
+    except Exception:
+        text = None
+    text = text or (error.response.headers.get("X-Error-Message") if error.response is not None else None)
+    return f": {' '.join(str(text).split())}" if text else ""
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0]
+
+
+def _entry_name(repo: str) -> str:
+    """A registry name for ``org/name``: its name part, lower case, other characters as '-'."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", repo.split("/", 1)[1].lower()).strip("-._")
+    return name or "model"
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    import yaml
+
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    if match is None:
+        return {}, text
+    try:
+        header = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError:
+        return {}, text
+    return (header if isinstance(header, dict) else {}), text[match.end():]
+
+
+_USAGE = re.compile(r'^model = zoo\.load\(".*"\)$', re.M)
+
+
+def _refreshed_card(text: str, config: dict, repo: str) -> str:
+    """The model card to publish: ``text`` with zoo's metadata and a usage line loading ``hf:repo``.
+
+    Everything else in the card stays. A folder without a card (or with a card that is not
+    Hugging Face's form) gets a fresh one from :func:`zoo_core.checkpoint.model_card`.
+    """
+    import yaml
+
+    from zoo_core.checkpoint import model_card
+
+    header, body = _front_matter(text)
+    if not header:
+        header, body = _front_matter(model_card(config, name=_entry_name(repo)))
+    tags = [tag for tag in header.get("tags") or [] if isinstance(tag, str)]
+    header["library_name"] = "zoo"
+    header["tags"] = list(dict.fromkeys(["zoo", config["architecture"], config["task"], *tags]))
+    order = ["library_name", "license", "tags", "datasets", "model-index"]
+    header = {key: header[key] for key in order if key in header} | \
+        {key: value for key, value in header.items() if key not in order}
+    usage = f'model = zoo.load("{HF_PREFIX}{repo}")'
+    if _USAGE.search(body):
+        body = _USAGE.sub(lambda _: usage, body, count=1)
+    else:
+        body = body.rstrip("\n") + f"\n\n```python\nimport zoo_core as zoo\n{usage}\n```\n"
+    return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip() + "\n---\n" + body
+
+
+def _entry(config: dict, card: str, repo: str, revision: str, sha256: dict[str, str]) -> dict[str, Any]:
+    """The registry entry, in registry.yaml's form, of the published checkpoint."""
+    header, body = _front_matter(card)
+    datasets = header.get("datasets") or []
+    metrics: dict[str, float] = {}
+    for model in header.get("model-index") or []:
+        for result in (model or {}).get("results") or []:
+            for metric in (result or {}).get("metrics") or []:
+                value = metric.get("value") if isinstance(metric, dict) else None
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    metrics[str(metric.get("type"))] = float(value)
+    paper = re.search(r"^Paper: (.+)$", body, re.M)
+    entry: dict[str, Any] = {
+        "architecture": config["architecture"],
+        "task": config["task"],
+        "dataset": datasets[0] if datasets and isinstance(datasets[0], str) else None,
+        "config": config.get("config", {}),
+        "weights": {"hub": {"repo": repo, "revision": revision}, "sha256": sha256},
+        "metrics": metrics or None,
+        "paper": paper.group(1).strip() if paper else None,
+        "license": header.get("license") if isinstance(header.get("license"), str) else None,
+    }
+    return {key: value for key, value in entry.items() if value is not None}
