@@ -197,3 +197,116 @@ def test_malformed_compositions_name_the_field(tmp_path, monkeypatch, entry, fie
     monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "r.yaml", {"bad-compose": entry})))
     with pytest.raises(RegistryError, match=f"field '{field}'"):
         zoo.list_models()
+
+
+# --- with_rejection's scores: likelihood, ratio, complexity -----------------------------
+
+
+def test_the_ratio_score_against_the_density_itself_is_zero_everywhere(parts):
+    classifier, density = parts
+    x = all_images(SHAPE, LEVELS)
+    model = with_rejection(classifier, density, threshold=0.0, score="ratio", background=density)
+    with torch.no_grad():
+        assert torch.equal(model.score(x), torch.zeros(len(x), dtype=torch.float64))
+        assert bool(model.accepts(x).all())
+
+
+def test_the_ratio_score_is_the_difference_of_the_log_probabilities(parts):
+    classifier, density = parts
+    background = randomised("testplugin/categorical", 5)
+    x = all_images(SHAPE, LEVELS)
+    model = with_rejection(classifier, density, threshold=0.0, score="ratio", background=background)
+    with torch.no_grad():
+        expected = density.log_prob(x).double() - background.log_prob(x).double()
+        assert torch.equal(model.score(x), expected)
+        assert torch.equal(model.predict(x) == -1, expected < 0)
+
+
+def test_the_complexity_score_adds_the_zlib_code_length_in_nats(parts):
+    import math
+    import zlib
+
+    from zoo_core.compose import zlib_code_length
+
+    classifier, density = parts
+    x = all_images(SHAPE, LEVELS)
+    bits = torch.tensor([8.0 * len(zlib.compress(bytes(image.flatten().tolist()), 9)) for image in x],
+                        dtype=torch.float64)
+    assert torch.equal(zlib_code_length(x, LEVELS), bits)
+    model = with_rejection(classifier, density, threshold=0.0, score="complexity")
+    with torch.no_grad():
+        expected = density.log_prob(x).double() + bits * math.log(2)
+        assert torch.allclose(model.score(x), expected, rtol=0, atol=1e-12)
+
+
+def test_the_zlib_code_length_reads_pixels_in_png_order_and_wide_levels_as_two_bytes():
+    import zlib
+
+    from zoo_core.compose import zlib_code_length
+
+    x = torch.arange(12).reshape(1, 3, 2, 2)  # channels first; PNG order is rows, columns, then channels
+    interleaved = bytes(x[0].permute(1, 2, 0).flatten().tolist())
+    assert zlib_code_length(x, 256).item() == 8 * len(zlib.compress(interleaved, 9))
+    wide = torch.tensor([[[[300, 7]]]])
+    assert zlib_code_length(wide, 1000).item() == 8 * len(zlib.compress(bytes([1, 44, 0, 7]), 9))
+
+
+def test_a_given_code_length_is_used_as_bits(parts):
+    import math
+
+    classifier, density = parts
+    x = all_images(SHAPE, LEVELS)
+    model = with_rejection(classifier, density, threshold=0.0, score="complexity",
+                           code_length=lambda images: images.flatten(1).sum(1).double())
+    with torch.no_grad():
+        expected = density.log_prob(x).double() + x.flatten(1).sum(1).double() * math.log(2)
+        assert torch.allclose(model.score(x), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("score", ["likelihood", "ratio", "complexity"])
+def test_the_quantile_calibrates_the_chosen_score(parts, score):
+    classifier, density = parts
+    background = randomised("testplugin/categorical", 5) if score == "ratio" else None
+    data = density.sample(2000, generator=torch.Generator().manual_seed(0))
+    model = with_rejection(classifier, density, quantile=0.25, data=data, score=score, background=background,
+                           batch_size=300)
+    with torch.no_grad():
+        scores = model.score(data).double()
+        assert model.threshold == pytest.approx(float(torch.quantile(scores, 0.25)), abs=1e-9)
+        rejected = (model.predict(data) == -1).float().mean().item()
+    assert rejected <= 0.25 + 1e-9
+    assert model.score_kind == score and f"score={score}" in repr(model)
+
+
+def test_the_likelihood_score_is_the_default_and_is_log_p(parts):
+    classifier, density = parts
+    x = all_images(SHAPE, LEVELS)
+    model = with_rejection(classifier, density, threshold=-1.0)
+    with torch.no_grad():
+        assert model.score_kind == "likelihood" and torch.equal(model.score(x), density.log_prob(x))
+
+
+def test_bad_rejection_scores_are_clear_errors(parts):
+    classifier, density = parts
+    with pytest.raises(InvalidInput, match="score must be one of"):
+        with_rejection(classifier, density, threshold=0.0, score="entropy")
+    with pytest.raises(InvalidInput, match="needs a background"):
+        with_rejection(classifier, density, threshold=0.0, score="ratio")
+    with pytest.raises(InvalidInput, match="only by score=\"ratio\""):
+        with_rejection(classifier, density, threshold=0.0, background=density)
+    with pytest.raises(InvalidInput, match="only by score=\"ratio\""):
+        with_rejection(classifier, density, threshold=0.0, score="complexity", background=density)
+    with pytest.raises(InvalidInput, match="only by score=\"complexity\""):
+        with_rejection(classifier, density, threshold=0.0, score="ratio", background=density, code_length=len)
+    with pytest.raises(InvalidInput, match="different spaces"):
+        with_rejection(classifier, density, threshold=0.0, score="ratio",
+                       background=zoo.build("testplugin/categorical", event_shape=(1, 1, 2), num_levels=2))
+    with pytest.raises(InvalidInput, match="one length in bits per image"):
+        with_rejection(classifier, density, threshold=0.0, score="complexity",
+                       code_length=lambda images: torch.zeros(1)).score(all_images(SHAPE, LEVELS))
+    with pytest.raises(InvalidInput, match="at most two bytes"):
+        from zoo_core.compose import zlib_code_length
+
+        zlib_code_length(torch.zeros(1, 1, 1, 1, dtype=torch.long), 70000)
+    with pytest.raises(InvalidInput):
+        with_rejection(classifier, density, threshold=0.0, score="complexity").score(torch.full((1, *SHAPE), 2))

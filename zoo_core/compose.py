@@ -4,6 +4,9 @@
     log p(y|x) = log p(x|y) + log p(y) - logsumexp_y' (...)   generative_classifier(conditional)
     log p(x)   = logsumexp_y (log p(x|y) + log p(y))           marginal(conditional)
 
+and a classifier that rejects inputs unlike its training data, by thresholding log p(x) or a
+corrected score (a likelihood ratio, or log p(x) plus the input's complexity): with_rejection.
+
 Everything here works on any objects with the protocol members (zoo_core.protocols), not
 only on zoo's own models. Natural logs throughout.
 """
@@ -11,6 +14,7 @@ only on zoo's own models. Natural logs throughout.
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Sequence
 
 import torch
@@ -18,7 +22,7 @@ import torch
 from zoo_core.errors import InvalidInput, ZooError
 from zoo_core.validate import check_images, check_labels
 
-__all__ = ["bayes", "generative_classifier", "marginal", "with_rejection"]
+__all__ = ["bayes", "generative_classifier", "marginal", "with_rejection", "zlib_code_length", "SCORES"]
 
 
 def _same_space(a, b, what: str) -> None:
@@ -213,27 +217,86 @@ def marginal(conditional, *, prior="uniform") -> Marginal:
     return Marginal(conditional, prior)
 
 
+def zlib_code_length(x: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """Code length in bits of each image under zlib (DEFLATE, level 9), (B,) float64 on the CPU.
+
+    The bytes compressed are the image's levels in PNG's order (rows, then columns, then the
+    channels inside a pixel), one byte per sub-pixel when ``num_levels`` <= 256, else two
+    (big-endian); no PNG filter, chunk or header. The count includes zlib's own 2-byte header
+    and 4-byte checksum, a constant 48 bits that shifts every score alike.
+
+    Raises:
+        InvalidInput: bad images, or ``num_levels`` above 65536.
+    """
+    if num_levels > 1 << 16:
+        raise InvalidInput(f"zlib_code_length stores levels in at most two bytes; got num_levels={num_levels}")
+    x = check_images(x, tuple(x.shape[1:]) if isinstance(x, torch.Tensor) else (), num_levels).cpu()
+    pixels = x.permute(0, 2, 3, 1).numpy().astype(">u1" if num_levels <= 256 else ">u2")
+    return torch.tensor([8.0 * len(zlib.compress(image.tobytes(), 9)) for image in pixels], dtype=torch.float64)
+
+
+#: The scores :func:`with_rejection` can threshold; each is in nats, higher meaning "more like the training data".
+SCORES = ("likelihood", "ratio", "complexity")
+
+
 class RejectingClassifier(torch.nn.Module):
-    """A Classifier that answers -1 ("reject") where log p(x) is below ``threshold`` (nats)."""
+    """A Classifier that answers -1 ("reject") where its score of x is below ``threshold`` (nats).
+
+    The score (:meth:`score`) is one of :data:`SCORES`; see :func:`with_rejection`.
+    """
 
     REJECT = -1
 
-    def __init__(self, classifier, density, threshold: float):
+    def __init__(self, classifier, density, threshold: float, *, score: str = "likelihood", background=None,
+                 code_length=None):
         super().__init__()
         _same_space(classifier, density, "with_rejection")
+        if score not in SCORES:
+            raise InvalidInput(f"score must be one of {', '.join(map(repr, SCORES))}; got {score!r}")
+        if (score == "ratio") != (background is not None):
+            raise InvalidInput('score="ratio" needs a background= DensityModel, and only it takes one' if background
+                               is None else f'background= is used only by score="ratio", not score="{score}"')
+        if code_length is not None and score != "complexity":
+            raise InvalidInput(f'code_length= is used only by score="complexity", not score="{score}"')
+        if background is not None:
+            _same_space(density, background, "with_rejection (background)")
+        if score == "complexity" and code_length is None and density.num_levels > 1 << 16:
+            raise InvalidInput(f"the default code length (zlib) takes at most 65536 levels; the density has "
+                               f"{density.num_levels}: pass code_length=")
         self.classifier, self.density, self.threshold = classifier, density, float(threshold)
+        self.score_kind, self.background, self.code_length = score, background, code_length
         self.event_shape, self.num_levels = tuple(classifier.event_shape), classifier.num_levels
         self.num_classes, self.class_names = classifier.num_classes, list(classifier.class_names)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold:.4g} nats"
+        return f"score={self.score_kind}, threshold={self.threshold:.4g} nats"
+
+    def score(self, x) -> torch.Tensor:
+        """The score of each image in nats, (B,); higher means more like the training data.
+
+        ``"likelihood"``: log p(x) (the density's own dtype). ``"ratio"``: log p(x) - log q(x)
+        for the background q (float64). ``"complexity"``: log p(x) + L(x) ln 2 with L(x) the
+        code length in bits (float64).
+        """
+        x = check_images(x, self.event_shape, self.num_levels)
+        log_px = self.density.log_prob(x)
+        if self.score_kind == "likelihood":
+            return log_px
+        if self.score_kind == "ratio":
+            return log_px.double() - self.background.log_prob(x).double().to(log_px.device)
+        bits = zlib_code_length(x, self.num_levels) if self.code_length is None else self.code_length(x)
+        bits = torch.as_tensor(bits)
+        if bits.shape != (len(x),):
+            raise InvalidInput(f"code_length must return one length in bits per image, shape ({len(x)},); "
+                               f"got shape {tuple(bits.shape)}")
+        return log_px.double() + bits.to(log_px.device, torch.float64) * math.log(2)
 
     def predict_log_proba(self, x):
         return self.classifier.predict_log_proba(x)
 
     def accepts(self, x) -> torch.Tensor:
-        """True where log p(x) >= threshold, (B,)."""
-        return self.density.log_prob(x) >= self.threshold
+        """True where the score is >= threshold, (B,)."""
+        return self.score(x) >= self.threshold
 
     def predict(self, x):
         labels = self.classifier.predict(x)
@@ -241,15 +304,46 @@ class RejectingClassifier(torch.nn.Module):
 
 
 def with_rejection(classifier, density, *, threshold: float | None = None, quantile: float | None = None,
-                   data=None, batch_size: int = 256) -> RejectingClassifier:
-    """A Classifier that rejects inputs the density finds unlikely (label -1).
+                   data=None, batch_size: int = 256, score: str = "likelihood", background=None,
+                   code_length=None) -> RejectingClassifier:
+    """A Classifier that rejects inputs unlike the training data (label -1).
 
-    Give either ``threshold`` (log p(x) in nats) or ``quantile`` with calibration ``data``
-    (images of the training distribution): the threshold is then that quantile of their
-    log p(x), so about that fraction of in-distribution inputs is rejected.
+    Give either ``threshold`` (in nats, on the scale of ``score``) or ``quantile`` with
+    calibration ``data`` (images of the training distribution): the threshold is then that
+    quantile of their scores, so about that fraction of in-distribution inputs is rejected.
+
+    Args:
+        score: what is thresholded, in nats; higher means more like the training data.
+
+            - ``"likelihood"``: log p(x) under ``density``.
+            - ``"ratio"``: log p(x) - log q(x), q the ``background`` DensityModel: a likelihood
+              ratio in the manner of Ren et al. [1], which cancels what the two models share.
+              q should model only the low-level statistics that foreign inputs share with the
+              training images (Ren et al. train it on perturbed inputs); a q that is itself a
+              sharp model of the training images (a Gaussian mixture fitted to them, in
+              docs/bayes-report.md) ranks foreign inputs higher, the opposite of what is wanted.
+            - ``"complexity"``: log p(x) + L(x) ln 2, L(x) the code length of x in bits under a
+              lossless compressor: -ln 2 times Serra et al.'s S(x) = -log2 p(x) - L(x) [2]. It is
+              the ratio against the compressor's own distribution 2^-L(x).
+        background: the DensityModel q for ``score="ratio"`` (only then).
+        code_length: for ``score="complexity"`` (only then), a function from images
+            (B, C, H, W) to their code lengths in bits (B,); default :func:`zlib_code_length`.
+
+    Raises:
+        InvalidInput: not exactly one of ``threshold`` and ``quantile``, a quantile outside
+            [0, 1), no calibration data, an unknown score, ``background`` or ``code_length``
+            with a score that does not use them, parts of different spaces, or a score that is
+            NaN for some calibration image.
+
+    References:
+        [1] J. Ren et al., "Likelihood Ratios for Out-of-Distribution Detection", NeurIPS 2019.
+        [2] J. Serra et al., "Input Complexity and Out-of-distribution Detection with
+            Likelihood-based Generative Models", ICLR 2020.
     """
     if (threshold is None) == (quantile is None):
         raise InvalidInput("with_rejection needs exactly one of threshold= or quantile=")
+    model = RejectingClassifier(classifier, density, math.nan if threshold is None else threshold, score=score,
+                                background=background, code_length=code_length)
     if quantile is not None:
         if not 0 <= quantile < 1:
             raise InvalidInput(f"quantile must be in [0, 1); got {quantile}")
@@ -257,6 +351,9 @@ def with_rejection(classifier, density, *, threshold: float | None = None, quant
             raise InvalidInput("quantile= needs calibration images: with_rejection(..., quantile=q, data=x)")
         x = check_images(data, density.event_shape, density.num_levels)
         with torch.no_grad():
-            scores = torch.cat([density.log_prob(chunk).double().cpu() for chunk in x.split(batch_size)])
-        threshold = float(torch.quantile(scores, quantile))
-    return RejectingClassifier(classifier, density, threshold)
+            scores = torch.cat([model.score(chunk).double().cpu() for chunk in x.split(batch_size)])
+        if bool(scores.isnan().any()):
+            raise InvalidInput(f"the {score} score is NaN for {int(scores.isnan().sum())} calibration images; "
+                               f"no threshold can be set from them")
+        model.threshold = float(torch.quantile(scores, quantile))
+    return model
