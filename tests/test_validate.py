@@ -55,3 +55,13 @@ def test_good_labels_pass():
 def test_bad_event_arguments_are_refused(shape, levels, classes):
     with pytest.raises(InvalidInput):
         check_event(shape, levels, classes)
+
+
+def test_class_names_default_to_numbers_and_must_be_one_string_per_class():
+    from zoo_core.validate import check_class_names
+
+    assert check_class_names(None, 3) == ["0", "1", "2"]
+    assert check_class_names(("a", "b"), 2) == ["a", "b"]
+    for bad in (["a"], ["a", 2], "ab"):
+        with pytest.raises(InvalidInput, match="class_names must be 2 strings"):
+            check_class_names(bad, 2)

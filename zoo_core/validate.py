@@ -12,7 +12,7 @@ import torch
 
 from zoo_core.errors import InvalidInput
 
-__all__ = ["check_images", "check_labels", "check_event"]
+__all__ = ["check_images", "check_labels", "check_event", "check_class_names"]
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -27,6 +27,19 @@ def check_event(event_shape: Sequence[int], num_levels: int, num_classes: int | 
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise InvalidInput(f"num_classes must be a positive integer; got {num_classes!r}")
     return shape  # type: ignore[return-value]
+
+
+def check_class_names(class_names, num_classes: int) -> list[str]:
+    """One name per class, as a list of str; None gives "0", "1", ...
+
+    Raises:
+        InvalidInput: not a sequence of ``num_classes`` strings.
+    """
+    names = [str(k) for k in range(num_classes)] if class_names is None else class_names
+    if isinstance(names, str) or not hasattr(names, "__len__") or len(names) != num_classes \
+            or not all(isinstance(name, str) for name in names):
+        raise InvalidInput(f"class_names must be {num_classes} strings, one per class; got {class_names!r}")
+    return list(names)
 
 
 def check_images(x, event_shape: Sequence[int], num_levels: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from zoo_core.errors import InvalidInput
-from zoo_core.validate import check_event, check_images, check_labels
+from zoo_core.validate import check_class_names, check_event, check_images, check_labels
 from zoo_gaussian_mixture.discretised import bin_table, draw_levels, mixture_log_prob, table_log_probs
 from zoo_gaussian_mixture.em import check_settings, fit_mixture, sheppard
 
@@ -170,9 +170,7 @@ class ClassConditionalGMM(_Mixtures):
     def __init__(self, event_shape=(1, 28, 28), num_levels=256, num_classes=10, class_names=None, components=10,
                  iterations=30, variance_floor=0.02, init="kmeans++"):
         event_shape = check_event(event_shape, num_levels, num_classes)
-        names = [str(i) for i in range(num_classes)] if class_names is None else [str(c) for c in class_names]
-        if len(names) != num_classes:
-            raise InvalidInput(f"class_names must have num_classes={num_classes} names; got {len(names)}")
+        names = check_class_names(class_names, num_classes)
         super().__init__(num_classes, event_shape, num_levels, components, iterations, variance_floor, init)
         self.num_classes, self.class_names = num_classes, names
 

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from zoo_core.errors import InvalidInput
-from zoo_core.validate import check_event, check_images, check_labels
+from zoo_core.validate import check_class_names, check_event, check_images, check_labels
 from zoo_pixelrnn.masked import MaskedConv2d, OutputHead, channel_groups
 
 __all__ = ["inverse_cdf", "check_size", "PixelRNN", "ClassConditional"]
@@ -202,10 +202,7 @@ class ClassConditional:
     def _set_classes(self, num_classes: int, class_names: Sequence[str] | None) -> None:
         check_event(self.event_shape, self.num_levels, num_classes)
         self.num_classes = num_classes
-        names = [str(k) for k in range(num_classes)] if class_names is None else list(class_names)
-        if len(names) != num_classes or not all(isinstance(name, str) for name in names):
-            raise InvalidInput(f"class_names must be {num_classes} strings, one per class; got {class_names!r}")
-        self.class_names = names
+        self.class_names = check_class_names(class_names, num_classes)
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Natural-log p(x | y) of images (B, C, H, W) with labels (B,): (B,).

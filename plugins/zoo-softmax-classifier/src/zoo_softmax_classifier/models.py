@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from zoo_core.errors import InvalidInput
-from zoo_core.validate import check_event, check_images
+from zoo_core.validate import check_class_names, check_event, check_images
 
 __all__ = ["LinearSoftmax", "SmallCNN"]
 
@@ -37,9 +37,7 @@ class _SoftmaxClassifier(nn.Module):
         self.event_shape = check_event(event_shape, num_levels, num_classes)
         if num_classes < 2:
             raise InvalidInput(f"a classifier needs num_classes >= 2; got {num_classes}")
-        names = [str(i) for i in range(num_classes)] if class_names is None else [str(c) for c in class_names]
-        if len(names) != num_classes:
-            raise InvalidInput(f"class_names must have num_classes={num_classes} names; got {len(names)}")
+        names = check_class_names(class_names, num_classes)
         self.num_levels, self.num_classes, self.class_names = num_levels, num_classes, names
         self.register_buffer("label_counts", torch.zeros(num_classes))
 
