@@ -310,3 +310,16 @@ def test_bad_rejection_scores_are_clear_errors(parts):
         zlib_code_length(torch.zeros(1, 1, 1, 1, dtype=torch.long), 70000)
     with pytest.raises(InvalidInput):
         with_rejection(classifier, density, threshold=0.0, score="complexity").score(torch.full((1, *SHAPE), 2))
+
+
+def test_marginal_of_bayes_gives_back_the_density_and_labels_out_of_range_are_refused(parts):
+    classifier, density = parts
+    prior = exact_prior(classifier, density)
+    composed = bayes(classifier, density, prior=prior)
+    x = all_images(SHAPE, LEVELS)
+    with torch.no_grad():
+        assert torch.allclose(marginal(composed, prior=prior).log_prob(x).double(), density.log_prob(x).double(), atol=1e-5)
+    with pytest.raises(InvalidInput, match=r"\[0, 2\)"):
+        composed.log_prob(x, torch.full((len(x),), 2))
+    with pytest.raises(InvalidInput, match=r"\[0, 2\)"):
+        composed.sample(torch.tensor([0, 5]))
