@@ -22,7 +22,9 @@ def figure(entry) -> str:
         return f"{m['test_bits_per_dim']:.3f} {kind}"
     if "test_accuracy" in m:
         return f"{100 * m['test_accuracy']:.2f}% accuracy, NLL {m['test_nll']:.3f} nats"
-    return "not measured" if entry.compose is None else "see the Bayes report"
+    if entry.compose is not None:
+        return "see the Bayes report"
+    return "no weights" if not entry.pretrained else "not measured"
 
 
 print("| model | architecture | data | test split | bar |")
@@ -33,4 +35,4 @@ for name in zoo.list_models():
         continue
     weights = "" if entry.pretrained else " (architecture only)"
     print(f"| `{name}` | `{entry.describe()}`{weights} | {entry.dataset or '-'} | {figure(entry)} | "
-          f"{BARS.get(name, 'measured')} |")
+          f"{BARS.get(name, 'measured' if entry.pretrained else '-')} |")
