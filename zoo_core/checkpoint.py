@@ -274,8 +274,10 @@ def load(ref: str, *, pretrained: bool = True, device=None, dtype=None, revision
     if isinstance(dtype, str):
         import torch
 
-        dtype = getattr(torch, dtype, None) if isinstance(getattr(torch, dtype, None), torch.dtype) else \
-            _bad_dtype(dtype)
+        resolved = getattr(torch, dtype, None)
+        if not isinstance(resolved, torch.dtype):
+            raise ZooError(f"unknown dtype '{dtype}': use a torch dtype or its name, e.g. 'float32', 'float64'")
+        dtype = resolved
     if hasattr(model, "to") and (device is not None or dtype is not None):
         model = model.to(device=device, dtype=dtype)
     return model.eval() if hasattr(model, "eval") else model
@@ -293,7 +295,3 @@ def _compose(entry: registry.ModelEntry, *, pretrained: bool):
         return compose.bayes(parts["classifier"], parts["density"], prior=entry.prior, generator=generator,
                              prior_samples=int(entry.config.get("prior_samples", 512)))
     return getattr(compose, entry.compose)(parts["conditional"], prior=entry.prior)
-
-
-def _bad_dtype(name: str):
-    raise ZooError(f"unknown dtype '{name}': use a torch dtype or its name, e.g. 'float32', 'float64', 'bfloat16'")
