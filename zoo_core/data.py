@@ -171,11 +171,8 @@ def _download_cache() -> Path:
 
 
 def _md5_of(path: Path) -> str:
-    md5 = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            md5.update(block)
-    return md5.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 # --- Downloads --------------------------------------------------------------------------

@@ -37,11 +37,8 @@ def parse_hf_ref(ref: str) -> tuple[str, str | None]:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def verify(folder: Path, sha256: dict[str, str]) -> None:
