@@ -14,9 +14,9 @@ def _fresh_registry(monkeypatch):
     """Each test sees the environment it sets, not a registry cached by an earlier test."""
     monkeypatch.delenv("ZOO_REGISTRY", raising=False)
     monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    registry._cache.clear()
+    registry.reload()
     yield
-    registry._cache.clear()
+    registry.reload()
 
 
 @pytest.fixture

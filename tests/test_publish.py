@@ -88,7 +88,7 @@ def test_published_files_come_back_byte_for_byte_and_load_by_commit(uploads, ola
     # the printed entry is a registry entry that loads exactly the published bytes
     monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "r.yaml",
                                                           yaml.safe_load(first.snippet())["models"])))
-    registry._cache.clear()
+    registry.reload()
     assert zoo.info("tiny").weights.hub_revision == first.revision
     assert torch.equal(scores(zoo.load("tiny")), original)
 

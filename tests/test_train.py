@@ -183,10 +183,10 @@ def extra_architectures():
     extra.zoo_register_architectures = zoo_register_architectures
     manager = plugins.load_plugins()
     manager.register(extra, name="testextra")
-    registry._cache.clear()
+    registry.reload()
     yield
     manager.unregister(name="testextra")
-    registry._cache.clear()
+    registry.reload()
 
 
 def test_a_model_with_fit_is_fitted_by_one_call_to_it(extra_architectures, tmp_path):

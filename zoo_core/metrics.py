@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zoo_core import registry
 from zoo_core.errors import InvalidInput, RegistryError
 
 __all__ = ["bits_per_dim", "evaluate", "evaluate_ref", "task_of", "MEASURES", "record", "recordable",
@@ -43,8 +44,6 @@ def task_of(model) -> str:
     """
     arch = getattr(model, "zoo_architecture", None)
     if arch is not None:
-        from zoo_core import registry
-
         return registry.architecture(arch).task
     if hasattr(model, "predict_log_proba"):
         return "classifier"
@@ -209,7 +208,6 @@ def evaluate_ref(ref: str, data: str | None = None, *, split: str = "test", batc
         ZooError: no data set given and none in the entry; unknown model or data set; data
             that do not fit the model; a failed process.
     """
-    from zoo_core import registry
     from zoo_core import train as engine
 
     if data is None:
@@ -243,10 +241,8 @@ def registry_file(entry) -> Path:
             f"'{entry.name}' is defined by {entry.source}'s zoo_register_models hook, in code, which zoo cannot "
             f"rewrite: move the entry to a registry YAML file (ZOO_REGISTRY) so that `zoo eval --write-registry` "
             f"can record its figures")
-    if entry.source == "zoo_core/registry.yaml":
-        from importlib import resources
-
-        return Path(str(resources.files("zoo_core").joinpath("registry.yaml")))
+    if entry.source == registry.PACKAGED:
+        return registry.packaged_file()
     return Path(entry.source).expanduser()
 
 
@@ -332,8 +328,6 @@ def recordable(name: str, dataset: str | None = None):
         UnknownModel: no such entry.
         RegistryError: the entry comes from a plugin's hook, or is a model of another data set.
     """
-    from zoo_core import registry
-
     entry = registry.info(name)
     if dataset is not None and entry.dataset is not None and dataset != entry.dataset:
         raise RegistryError(f"'{name}' is a model of {entry.dataset}: figures measured on {dataset} do not belong "
@@ -391,5 +385,5 @@ def record(name: str, figures: dict[str, float], *, dataset: str | None = None) 
     if card is not None:
         _rewrite(*card)
     _rewrite(path, new_text)
-    registry._cache.clear()  # the next lookup reads the new figures
+    registry.reload()  # the next lookup reads the new figures
     return path

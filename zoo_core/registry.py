@@ -247,7 +247,19 @@ def _call_hooks(hook_name: str, make_register: Callable[[str], Callable]) -> Non
             plugins.set_broken(impl.plugin_name, error)
 
 
+#: The source of the entries in the registry.yaml packaged with zoo_core.
+PACKAGED = "zoo_core/registry.yaml"
 _cache: dict[tuple, Any] = {}
+
+
+def packaged_file() -> Path:
+    """The registry.yaml packaged with zoo_core (in a checkout, a link to the repository's)."""
+    return Path(str(resources.files("zoo_core").joinpath("registry.yaml")))
+
+
+def reload() -> None:
+    """Forget what was read, so that the next lookup reads the registry files again."""
+    _cache.clear()
 
 
 def _key(kind: str) -> tuple:
@@ -259,10 +271,8 @@ def _models() -> dict[str, ModelEntry]:
     if key in _cache:
         return _cache[key]
     found: dict[str, ModelEntry] = {}
-    packaged = resources.files("zoo_core").joinpath("registry.yaml")
-    with resources.as_file(packaged) as path:
-        for entry in _read_file(Path(path), "zoo_core/registry.yaml").values():
-            _add(found, entry)
+    for entry in _read_file(packaged_file(), PACKAGED).values():
+        _add(found, entry)
 
     def make_register(plugin: str):
         def register(name: str, entry: dict) -> None:
