@@ -1,7 +1,8 @@
 """Cached against reference sampling of the autoregressive models, in one process, one thread.
 
 PixelCNN on the pretrained `pixelcnn-fashion-mnist` (bar: >= 10x at batch 4 on the CPU,
-goal >= 50x), the Row LSTM on a default-size 28x28 model (bar: >= 5x at batch 4). Each line
+goal >= 50x), the Row LSTM on a default-size 28x28 model (bar: >= 5x at batch 4) and the
+Diagonal BiLSTM on a 12x12 one (its reference sampler is slow at 28x28). Each line
 also checks that both samplers drew identical images. One thread: the cached path is many
 small operations, which a second thread on a loaded 2-core machine only slows down.
 Set ZOO_BENCH_DEVICE=cuda to time on a GPU.
@@ -34,7 +35,9 @@ def run() -> list[Result]:
     results = []
     torch.manual_seed(0)
     models = [("pixelcnn-fashion-mnist", zoo.load("pixelcnn-fashion-mnist", device=device), (4, 16)),
-              ("pixelrnn/row-lstm 28x28", zoo.build("pixelrnn/row-lstm").to(device).eval(), (4,))]
+              ("pixelrnn/row-lstm 28x28", zoo.build("pixelrnn/row-lstm").to(device).eval(), (4,)),
+              ("pixelrnn/diagonal-bilstm 12x12",
+               zoo.build("pixelrnn/diagonal-bilstm", event_shape=(1, 12, 12)).to(device).eval(), (4,))]
     for name, model, batches in models:
         for batch in batches:
             fast, a = _time_sample(model, batch, True, device)
