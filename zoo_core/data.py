@@ -213,7 +213,7 @@ def _download(urls: tuple[str, ...], dest: Path, *, md5: str, sha256: str | None
             raise IntegrityError(
                 f"{url}: the download has md5 {got_md5} (sha256 {got_sha256}) but the official file has md5 "
                 f"{md5}" + (f" (sha256 {sha256})" if sha256 else "") + "; it was corrupted in transit or "
-                f"replaced, so it was not kept")
+                "replaced, so it was not kept")
         part.replace(dest)
         return dest
     raise _DownloadFailed("; ".join(reasons))

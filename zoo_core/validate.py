@@ -6,13 +6,14 @@ was given, and returns the input as a long tensor ready for the model.
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import torch
 
 from zoo_core.errors import InvalidInput
 
-__all__ = ["check_images", "check_labels", "check_event", "check_class_names"]
+__all__ = ["check_images", "check_labels", "check_event", "check_class_names", "check_count", "check_size"]
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -91,3 +92,29 @@ def check_labels(y, num_classes: int, batch_size: int | None = None) -> torch.Te
         if lo < 0 or hi >= num_classes:
             raise InvalidInput(f"expected {expected}; got labels in [{lo}, {hi}]")
     return y.long()
+
+
+def check_count(n) -> int:
+    """A number of samples: a non-negative integer (a Python or NumPy int, or a 0-d integer tensor).
+
+    Raises:
+        InvalidInput: a bool, a float, a negative number or anything else.
+    """
+    try:
+        count = operator.index(n)
+    except TypeError:
+        count = -1
+    if isinstance(n, bool) or count < 0:
+        raise InvalidInput(f"the number of samples must be a non-negative integer; got {n!r}")
+    return count
+
+
+def check_size(name: str, value, *, odd: bool = False, at_least: int = 1) -> int:
+    """A builder's size argument (channels, layers, a kernel size): an integer >= ``at_least``, odd if asked.
+
+    Raises:
+        InvalidInput: naming the argument, what it must be and what was given.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least or (odd and value % 2 == 0):
+        raise InvalidInput(f"{name} must be an {'odd ' if odd else ''}integer >= {at_least}; got {value!r}")
+    return value

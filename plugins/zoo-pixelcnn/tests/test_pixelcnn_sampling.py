@@ -57,6 +57,11 @@ def test_bad_sample_counts_raise_invalid_input(n):
         tiny("pixelcnn/original", (1, 2, 3), 3).sample(n)
 
 
+def test_cache_must_be_a_bool():
+    with pytest.raises(InvalidInput, match="cache must be True or False"):
+        tiny("pixelcnn/gated", (1, 2, 3), 3).sample(2, cache="no")
+
+
 @pytest.mark.parametrize("y", [torch.tensor([0.0, 1.0]), torch.tensor([0, 3]), torch.tensor([-1]),
                                torch.tensor([[0, 1]]), [0, 1]], ids=["float", "too-big", "negative", "2d", "list"])
 def test_bad_labels_to_sample_raise_invalid_input(y):

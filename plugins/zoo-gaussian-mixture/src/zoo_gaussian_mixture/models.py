@@ -23,17 +23,11 @@ import torch
 from torch import nn
 
 from zoo_core.errors import InvalidInput
-from zoo_core.validate import check_class_names, check_event, check_images, check_labels
+from zoo_core.validate import check_class_names, check_count, check_event, check_images, check_labels
 from zoo_gaussian_mixture.discretised import bin_table, draw_levels, mixture_log_prob, table_log_probs
 from zoo_gaussian_mixture.em import check_settings, fit_mixture, sheppard
 
 __all__ = ["DiagonalGMM", "ClassConditionalGMM"]
-
-
-def _check_count(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise InvalidInput(f"expected a non-negative integer number of samples; got {n!r}")
-    return n
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -127,7 +121,7 @@ class DiagonalGMM(_Mixtures):
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images drawn exactly: a component, then every pixel from its discretised Gaussian."""
-        n = _check_count(n)
+        n = check_count(n)
         with torch.no_grad():
             device = generator.device if generator is not None else self.means.device
             weights = torch.softmax(self.logits.double(), 0).to(device)

@@ -42,7 +42,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zoo_pixelcnn.autoregressive import AutoregressiveConditional, AutoregressiveDensity, check_size
+from zoo_core.validate import check_size
+from zoo_pixelcnn.autoregressive import PixelCNNConditional, PixelCNNDensity
 from zoo_pixelcnn.cache import Canvas, FrozenConv
 from zoo_pixelcnn.masked import MaskedConv2d, OutputHead, channel_groups
 
@@ -206,7 +207,7 @@ def _gated_net(event_shape, num_levels, channels, layers, kernel_size, first_ker
                             check_size("output_channels", output_channels), num_classes)
 
 
-class GatedPixelCNN(AutoregressiveDensity):
+class GatedPixelCNN(PixelCNNDensity):
     """The Gated PixelCNN [2] as a zoo density model (``pixelcnn/gated``).
 
     Inputs are scaled to [-1, 1] before the first convolution. The defaults suit
@@ -229,7 +230,7 @@ class GatedPixelCNN(AutoregressiveDensity):
                                   output_channels)
 
 
-class ConditionalGatedPixelCNN(AutoregressiveConditional):
+class ConditionalGatedPixelCNN(PixelCNNConditional):
     """The class-conditional Gated PixelCNN [2, Sec. 2.3] (``pixelcnn/gated-conditional``): p(x | y).
 
     Args:

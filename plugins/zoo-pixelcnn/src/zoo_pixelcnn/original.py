@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from zoo_core.errors import InvalidInput
-from zoo_pixelcnn.autoregressive import AutoregressiveDensity, check_size
+from zoo_core.validate import check_size
+from zoo_pixelcnn.autoregressive import PixelCNNDensity
 from zoo_pixelcnn.cache import Canvas, FrozenConv
 from zoo_pixelcnn.masked import MaskedConv2d, OutputHead, channel_groups
 
@@ -116,7 +116,7 @@ class PixelCNNCache:
         self.input.put_channel(i, j, channel, value)
 
 
-class PixelCNN(AutoregressiveDensity):
+class PixelCNN(PixelCNNDensity):
     """The original PixelCNN [1] as a zoo density model (``pixelcnn/original``).
 
     Inputs are scaled to [-1, 1] before the first convolution. The defaults suit
@@ -135,9 +135,8 @@ class PixelCNN(AutoregressiveDensity):
     def __init__(self, event_shape: Sequence[int] = (1, 28, 28), num_levels: int = 256, channels: int = 128,
                  layers: int = 12, kernel_size: int = 3, first_kernel_size: int = 7, output_channels: int = 256):
         super().__init__(event_shape, num_levels)
-        if check_size("channels", channels) < 2:
-            raise InvalidInput(f"channels must be at least 2 (the blocks work at channels // 2); got {channels}")
-        self.network = PixelCNNNet(self.event_shape[0], num_levels, channels, check_size("layers", layers),
+        self.network = PixelCNNNet(self.event_shape[0], num_levels, check_size("channels", channels, at_least=2),
+                                   check_size("layers", layers),
                                    check_size("kernel_size", kernel_size, odd=True),
                                    check_size("first_kernel_size", first_kernel_size, odd=True),
                                    check_size("output_channels", output_channels))

@@ -47,9 +47,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from zoo_core.autoregressive import inverse_cdf
+from zoo_core.validate import check_size
 from zoo_pixelrnn.lstm import GATES, gate_groups, lstm_cell
 from zoo_pixelrnn.masked import MaskedConv2d, channel_groups
-from zoo_pixelrnn.pixelrnn import PixelRNN, check_size, inverse_cdf
+from zoo_pixelrnn.pixelrnn import PixelRNN
 
 __all__ = ["skew", "unskew", "shift_down", "DiagonalLSTM", "DiagonalBiLSTMLayer", "DiagonalBiLSTM"]
 
@@ -195,11 +197,9 @@ class DiagonalBiLSTM(PixelRNN):
         # a row at a time, as the cached sampler applies it
         return torch.cat([self.head(row) for row in h.split(1, dim=2)], dim=2)
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None,
-                cache: bool) -> torch.Tensor:
+    def _sampling_context(self, device: torch.device):
         # cuDNN may pick FFT or Winograd convolutions, whose round-off mixes output elements
-        with torch.backends.cudnn.flags(enabled=False):
-            return super()._sample(n, labels, generator, cache)
+        return torch.backends.cudnn.flags(enabled=False)
 
     def _draw_cached(self, x: torch.Tensor, u: torch.Tensor, labels: torch.Tensor | None) -> None:
         """Fill x in place with the draws of the reference; see the module docstring."""

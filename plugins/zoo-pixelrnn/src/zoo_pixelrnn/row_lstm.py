@@ -33,9 +33,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from zoo_core.autoregressive import ClassConditional, inverse_cdf
+from zoo_core.validate import check_size
 from zoo_pixelrnn.lstm import GATES, gate_groups, lstm_cell
 from zoo_pixelrnn.masked import MaskedConv2d, channel_groups
-from zoo_pixelrnn.pixelrnn import ClassConditional, PixelRNN, check_size, inverse_cdf
+from zoo_pixelrnn.pixelrnn import PixelRNN
 
 __all__ = ["RowLSTMLayer", "RowLSTM", "ConditionalRowLSTM"]
 
