@@ -161,3 +161,30 @@ def test_atomic_write_replaces_the_file_behind_a_link_and_keeps_the_link(tmp_pat
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_save_records_the_defaults_so_a_changed_default_does_not_change_an_old_checkpoint(tmp_path, monkeypatch):
+    from zoo_testplugin.models import Categorical
+
+    folder = zoo.save(zoo.build("testplugin/categorical", num_levels=4), tmp_path / "c")
+    assert json.loads((folder / "config.json").read_text())["config"] == {"num_levels": 4, "event_shape": [1, 2, 3]}
+    monkeypatch.setattr(Categorical.__init__, "__defaults__", ((1, 1, 1), 3))  # a later release changes a default
+    assert zoo.build("testplugin/categorical").event_shape == (1, 1, 1)
+    assert zoo.load(folder).event_shape == (1, 2, 3)
+
+
+def test_defaults_are_recorded_only_when_the_builder_hands_its_arguments_to_the_class():
+    from zoo_core.checkpoint import _resolved
+
+    class Plain(torch.nn.Module):
+        def __init__(self, size=3, dtype=torch.float32, names=("a", "b")):
+            super().__init__()
+
+    class Open(torch.nn.Module):
+        def __init__(self, size=3, **rest):
+            super().__init__()
+
+    # non-JSON defaults stay with the class; tuples are written as JSON lists
+    assert _resolved(Plain(), {"size": 4}) == {"size": 4, "names": ["a", "b"]}
+    assert _resolved(Plain(), {"width": 4}) == {"width": 4}  # a builder that renames: the class cannot take it
+    assert _resolved(Open(), {"size": 4}) == {"size": 4}

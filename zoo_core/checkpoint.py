@@ -7,6 +7,7 @@ config, task, event shape, levels, classes, zoo-core version), ``model.safetenso
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -30,7 +31,9 @@ def build(architecture: str, **config: Any):
     """An untrained model of a registered architecture, e.g. ``build("pixelcnn/gated")``.
 
     ``config`` goes to the plugin's builder (``event_shape``, ``num_levels``, ...). The
-    model remembers its architecture and config so that :func:`save` can write them.
+    model remembers its architecture and config so that :func:`save` can write them: the
+    config given, plus the defaults of the model class for the arguments left out (see
+    :func:`_resolved`), so that a checkpoint builds the same model after a default changes.
 
     Raises:
         PluginNotInstalled: no installed plugin provides ``architecture``.
@@ -44,8 +47,34 @@ def build(architecture: str, **config: Any):
             f"architecture '{architecture}' (plugin '{arch.plugin}') built a {type(model).__name__}, which lacks "
             f"the members of {protocol.__name__}")
     model.zoo_architecture = architecture
-    model.zoo_config = dict(config)
+    model.zoo_config = _resolved(model, config)
     return model
+
+
+def _resolved(model, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the JSON defaults of ``type(model)``'s constructor for the arguments not in it.
+
+    That is what the builder ran with when it hands its arguments to the class unchanged, as
+    zoo's own builders do. When the constructor cannot take ``config`` as it is (a builder that
+    renames or consumes arguments) or takes ``**kwargs``, only the given config is kept.
+    """
+    try:
+        signature = inspect.signature(type(model))
+        bound = signature.bind(**config)
+    except (TypeError, ValueError):
+        return dict(config)
+    if any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in signature.parameters.values()):
+        return dict(config)
+    resolved = dict(config)
+    for name, parameter in signature.parameters.items():
+        if name in bound.arguments or parameter.default is parameter.empty:
+            continue
+        try:
+            json.dumps(parameter.default)
+        except TypeError:
+            continue  # not something config.json can hold: left to the class
+        resolved[name] = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+    return resolved
 
 
 def atomic_write(path: Path, write, *, mode: int | None = None) -> None:
