@@ -23,10 +23,9 @@ from zoo_core.validate import check_count, check_size
 class Triangular(AutoregressiveModel):
     def __init__(self, event_shape=(1, 2, 2), num_levels=3, *, leak=False):
         super().__init__(event_shape, num_levels)
-        d = math.prod(self.event_shape)
-        torch.manual_seed(0)
-        self.bias = nn.Parameter(torch.randn(d, num_levels))
-        self.weight = nn.Parameter(2 * torch.randn(d, d, num_levels))
+        d, g = math.prod(self.event_shape), torch.Generator().manual_seed(0)
+        self.bias = nn.Parameter(torch.randn(d, num_levels, generator=g))
+        self.weight = nn.Parameter(2 * torch.randn(d, d, num_levels, generator=g))
         # row d reads columns e < d; a leak lets it read itself
         self.register_buffer("mask", torch.ones(d, d).tril(diagonal=0 if leak else -1))
 
@@ -45,7 +44,8 @@ class ConditionalTriangular(ClassConditional, Triangular):
     def __init__(self, event_shape=(1, 2, 2), num_levels=3, num_classes=2):
         super().__init__(event_shape, num_levels)
         self._set_classes(num_classes, None)
-        self.offsets = nn.Parameter(3 * torch.randn(num_classes, math.prod(self.event_shape), num_levels))
+        g = torch.Generator().manual_seed(1)
+        self.offsets = nn.Parameter(3 * torch.randn(num_classes, math.prod(self.event_shape), num_levels, generator=g))
 
     def _offsets(self, labels):
         return self.offsets[labels]
@@ -108,6 +108,12 @@ def test_bad_input_is_invalid_input():
         ConditionalTriangular(num_classes=0)
 
 
+def test_the_mixin_must_come_first():
+    with pytest.raises(TypeError, match="list ClassConditional before the model class"):
+        class Backwards(Triangular, ClassConditional):
+            pass
+
+
 def test_a_model_without_logits_says_so():
     class Empty(AutoregressiveModel):
         def __init__(self):
@@ -126,6 +132,9 @@ def test_inverse_cdf_picks_the_level_whose_cdf_step_holds_the_uniform():
 
 def test_count_and_size_checks():
     assert check_count(torch.tensor(3)) == 3 and check_count(0) == 0
+    for bad in (torch.tensor(True), torch.tensor([3]), torch.tensor(-2)):
+        with pytest.raises(InvalidInput, match="non-negative integer"):
+            check_count(bad)
     assert check_size("layers", 2) == 2 and check_size("kernel_size", 3, odd=True) == 3
     for bad in (0, True, 1.0):
         with pytest.raises(InvalidInput, match="layers must be an integer >= 1"):

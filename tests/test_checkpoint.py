@@ -173,18 +173,31 @@ def test_save_records_the_defaults_so_a_changed_default_does_not_change_an_old_c
     assert zoo.load(folder).event_shape == (1, 2, 3)
 
 
-def test_defaults_are_recorded_only_when_the_builder_hands_its_arguments_to_the_class():
+def test_the_defaults_recorded_are_the_builders_own_or_else_the_classes():
     from zoo_core.checkpoint import _resolved
 
     class Plain(torch.nn.Module):
-        def __init__(self, size=3, dtype=torch.float32, names=("a", "b")):
+        def __init__(self, size=3, dtype=torch.float32, names=("a", "b"), table={1: 2}, mix=[1, 2]):
             super().__init__()
 
     class Open(torch.nn.Module):
         def __init__(self, size=3, **rest):
             super().__init__()
 
-    # non-JSON defaults stay with the class; tuples are written as JSON lists
-    assert _resolved(Plain(), {"size": 4}) == {"size": 4, "names": ["a", "b"]}
-    assert _resolved(Plain(), {"width": 4}) == {"width": 4}  # a builder that renames: the class cannot take it
-    assert _resolved(Open(), {"size": 4}) == {"size": 4}
+    def passes_on(**config):
+        return Plain(**config)
+
+    def own_defaults(size=64, *, names=("x",)):
+        return Plain(size=size, names=names)
+
+    def positional_only(size=3, /, depth=2):
+        return Plain(size=size)
+
+    # JSON defaults only, as copies: no dtype, no int-keyed dict; tuples become lists
+    resolved = _resolved(passes_on, Plain(), {"size": 4})
+    assert resolved == {"size": 4, "names": ["a", "b"], "mix": [1, 2]}
+    assert resolved["mix"] is not Plain.__init__.__defaults__[-1]
+    assert _resolved(own_defaults, Plain(), {}) == {"size": 64, "names": ["x"]}  # what the builder used
+    assert _resolved(passes_on, Plain(), {"width": 4}) == {"width": 4}  # the class cannot take it: as given
+    assert _resolved(passes_on, Open(), {"size": 4}) == {"size": 4}
+    assert _resolved(positional_only, Plain(), {}) == {"depth": 2}

@@ -169,6 +169,13 @@ class ClassConditional:
     event_shape: tuple[int, int, int]
     num_levels: int
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        order = cls.__mro__
+        if AutoregressiveModel in order and order.index(AutoregressiveModel) < order.index(ClassConditional):
+            raise TypeError(f"{cls.__name__}: list ClassConditional before the model class in its bases, so that "
+                            f"its log_prob and sample replace the unconditional ones")
+
     def _set_classes(self, num_classes: int, class_names: Sequence[str] | None) -> None:
         check_event(self.event_shape, self.num_levels, num_classes)
         self.num_classes = num_classes

@@ -47,19 +47,25 @@ def build(architecture: str, **config: Any):
             f"architecture '{architecture}' (plugin '{arch.plugin}') built a {type(model).__name__}, which lacks "
             f"the members of {protocol.__name__}")
     model.zoo_architecture = architecture
-    model.zoo_config = _resolved(model, config)
+    model.zoo_config = _resolved(arch.builder, model, config)
     return model
 
 
-def _resolved(model, config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with the JSON defaults of ``type(model)``'s constructor for the arguments not in it.
+def _resolved(builder, model, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the defaults of the arguments it leaves out, as far as they are knowable.
 
-    That is what the builder ran with when it hands its arguments to the class unchanged, as
-    zoo's own builders do. When the constructor cannot take ``config`` as it is (a builder that
-    renames or consumes arguments) or takes ``**kwargs``, only the given config is kept.
+    A builder with named parameters states its own defaults: those are recorded. A builder
+    that takes only ``**config`` is taken to hand it to the model class unchanged (the plugin
+    contract, CONTRIBUTING.md), so the defaults of ``type(model)``'s constructor are recorded.
+    Only defaults that survive a JSON round trip are written, as copies; positional-only
+    parameters and a constructor that cannot take ``config`` as it is (or takes ``**kwargs``)
+    leave the config as given.
     """
     try:
-        signature = inspect.signature(type(model))
+        signature = inspect.signature(builder)
+        named = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+        if not named:
+            signature = inspect.signature(type(model))
         bound = signature.bind(**config)
     except (TypeError, ValueError):
         return dict(config)
@@ -67,13 +73,15 @@ def _resolved(model, config: dict[str, Any]) -> dict[str, Any]:
         return dict(config)
     resolved = dict(config)
     for name, parameter in signature.parameters.items():
-        if name in bound.arguments or parameter.default is parameter.empty:
+        if name in bound.arguments or parameter.default is parameter.empty or parameter.kind == parameter.POSITIONAL_ONLY:
             continue
+        value = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
         try:
-            json.dumps(parameter.default)
-        except TypeError:
-            continue  # not something config.json can hold: left to the class
-        resolved[name] = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            copied = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError):
+            continue  # not something config.json can hold: left to the code
+        if copied == value:
+            resolved[name] = copied
     return resolved
 
 

@@ -104,7 +104,8 @@ def check_count(n) -> int:
         count = operator.index(n)
     except TypeError:
         count = -1
-    if isinstance(n, bool) or count < 0:
+    tensor = isinstance(n, torch.Tensor)
+    if isinstance(n, bool) or (tensor and (n.dim() != 0 or n.dtype == torch.bool)) or count < 0:
         raise InvalidInput(f"the number of samples must be a non-negative integer; got {n!r}")
     return count
 
