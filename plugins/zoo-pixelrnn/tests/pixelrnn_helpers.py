@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-import zoo_core as zoo
+from zoo_core import testing
 
 ARCHITECTURES = ["pixelrnn/row-lstm", "pixelrnn/diagonal-bilstm", "pixelrnn/row-lstm-conditional"]
 CONDITIONAL = "pixelrnn/row-lstm-conditional"
@@ -19,10 +19,8 @@ TINY = {
 
 
 def tiny(architecture: str, event_shape, num_levels: int, *, seed: int = 0, **overrides):
-    """A small untrained model built through zoo, with a fixed seed."""
-    torch.manual_seed(seed)
-    return zoo.build(architecture, event_shape=list(event_shape), num_levels=num_levels,
-                     **{**TINY[architecture], **overrides}).eval()
+    """A small untrained model: the conformance kit's builder with this plugin's tiny sizes."""
+    return testing.tiny(architecture, event_shape, num_levels, seed=seed, **{**TINY[architecture], **overrides})
 
 
 def labels_for(model, n: int):
